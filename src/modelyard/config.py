@@ -1,0 +1,128 @@
+"""Where the configs live, the resolvers they use, and a pre-flight check of overrides.
+
+Importing this module registers the OmegaConf resolvers, so every entry point imports it
+before Hydra composes anything.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from urllib.parse import urlparse
+
+from omegaconf import DictConfig, OmegaConf
+
+from modelyard.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = PROJECT_ROOT / "conf"
+
+
+def local_artifact_root(tracking_uri: str, experiment: str) -> str | None:
+    """Artifacts of a SQLite store go beside the database; a server decides for itself."""
+    parsed = urlparse(tracking_uri)
+    if parsed.scheme != "sqlite":
+        return None
+    db_path = Path(tracking_uri.removeprefix("sqlite:///"))
+    return (db_path.parent / "mlartifacts" / experiment).as_uri()
+
+
+# use_cache: one value per config, so every reference to it within a run agrees.
+OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+OmegaConf.register_new_resolver(
+    "unique_suffix", lambda: secrets.token_hex(3), use_cache=True, replace=True
+)
+OmegaConf.register_new_resolver("local_artifact_root", local_artifact_root, replace=True)
+
+
+def config_groups() -> set[str]:
+    return {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
+
+
+def _one_line(message: str) -> str:
+    return "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
+
+
+def compose(config_name: str, overrides: list[str]) -> DictConfig:
+    """Compose a root config with Hydra's compose API, turning its errors into ConfigError."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return hydra_compose(config_name=config_name, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise ConfigError(_one_line(err)) from None
+
+
+def _kind(value: object) -> str | None:
+    """The coarse type an override must keep: numbers stay numbers, flags stay flags."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, list | tuple) or OmegaConf.is_list(value):
+        return "list"
+    if isinstance(value, dict) or OmegaConf.is_dict(value):
+        return "mapping"
+    return None  # strings may legitimately take any spelling
+
+
+def _select(cfg: DictConfig, key: str) -> object:
+    try:
+        return OmegaConf.select(cfg, key, throw_on_missing=False)
+    except Exception:  # an interpolation only Hydra's runtime can resolve
+        return None
+
+
+def _missing_keys(node: object, prefix: str = "") -> list[str]:
+    if isinstance(node, dict):
+        return [k for key, v in node.items() for k in _missing_keys(v, f"{prefix}{key}.")]
+    return [prefix.rstrip(".")] if node == "???" else []
+
+
+def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
+    """Fail fast, in one line, on an unknown group option, key or a wrongly typed value.
+
+    Hydra already rejects unknown keys; YAML defaults carry no types, so `model.lr=abc` would
+    only fail deep inside the optimizer. Each value override is compared with the value the
+    same config has without it.
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    plain = [o for o in overrides if not o.startswith("hydra") and not o.startswith("-")]
+    try:
+        parsed = OverridesParser.create().parse_overrides(plain)
+    except Exception as err:
+        raise ConfigError(_one_line(err)) from None
+    groups = config_groups()
+
+    def is_group(o) -> bool:
+        key = o.key_or_group.lstrip("+~")
+        return "." not in key and key.split("/")[0] in groups
+
+    full = compose(config_name, plain)
+    base = compose(config_name, [o.input_line for o in parsed if is_group(o)])
+    for o in parsed:
+        if is_group(o) or o.is_delete():
+            continue
+        key = o.key_or_group
+        old, new = _select(base, key), _select(full, key)
+        expected = _kind(old)
+        if expected and expected != _kind(new):
+            raise ConfigError(
+                f"override {o.input_line!r}: {key} expects a {expected}, "
+                f"got {new!r} (default {old!r})"
+            )
+        if isinstance(old, int) and not isinstance(old, bool) and isinstance(new, float):
+            raise ConfigError(
+                f"override {o.input_line!r}: {key} expects a whole number, got {new!r}"
+            )
+    missing = sorted(_missing_keys(OmegaConf.to_container(full, resolve=False)))
+    if missing:
+        raise ConfigError(f"missing mandatory value(s): {', '.join(missing)} (set key=value)")
+    return full

@@ -1,0 +1,1 @@
+"""Datasets: packaged raw sources -> canonical split files, and one DataModule each."""

@@ -1,0 +1,80 @@
+"""What the three DataModules share: a directory of train/val/test files, checked on load."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from torch.utils.data import DataLoader, Dataset
+
+from modelyard.data import manifest
+from modelyard.errors import DataError
+
+SPLITS = ("train", "val", "test")
+
+
+class SplitDataModule(L.LightningDataModule, ABC):
+    """Reads `<path>/{train,val,test}<suffix>`; subclasses say how to read one file."""
+
+    suffix: str = ""
+    dataset_name: str = ""
+
+    def __init__(self, path: str, batch_size: int, num_workers: int) -> None:
+        super().__init__()
+        self.path = Path(path)
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.datasets: dict[str, Dataset] = {}
+        self.manifest_sha256: str | None = None
+
+    # -- subclass API -------------------------------------------------------------
+    @abstractmethod
+    def load_split(self, file: Path) -> Dataset:
+        """Read and validate one split file."""
+
+    def fitted_inputs(self) -> dict[str, Any]:
+        """What the model needs from the train split (statistics, vocabulary)."""
+        return {}
+
+    collate_fn: Callable | None = None
+
+    # -- Lightning hooks ----------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.datasets:
+            return
+        if not self.path.is_dir():
+            raise DataError(
+                f"{self.path}: no such data directory; run `modelyard prepare "
+                f"{self.dataset_name}` or set data.path to a directory with "
+                f"train/val/test{self.suffix}"
+            )
+        self.manifest_sha256 = manifest.verify(self.path)
+        self.datasets = {split: self.load_split(self.split_file(split)) for split in SPLITS}
+
+    def split_file(self, split: str) -> Path:
+        file = self.path / f"{split}{self.suffix}"
+        if not file.exists():
+            raise DataError(f"{file}: missing data file")
+        return file
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.datasets[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+            collate_fn=self.collate_fn,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)

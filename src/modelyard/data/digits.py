@@ -1,0 +1,71 @@
+"""MNIST-format digits: uint8 28x28 images in .npz splits; light affine augmentation."""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import TensorDataset
+
+from modelyard.data.base import SplitDataModule
+from modelyard.errors import DataError
+
+
+class DigitsDataModule(SplitDataModule):
+    suffix = ".npz"
+    dataset_name = "digits"
+
+    def __init__(
+        self, path: str, batch_size: int, num_workers: int, augment: dict[str, float] | None
+    ) -> None:
+        super().__init__(path, batch_size, num_workers)
+        self.augment = dict(augment) if augment else None
+
+    def load_split(self, file: Path) -> TensorDataset:
+        try:
+            with np.load(file) as archive:
+                images, labels = archive["images"], archive["labels"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as err:
+            raise DataError(f"{file}: unreadable digits archive ({err})") from None
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+            raise DataError(
+                f"{file}: expected images of shape (N, 28, 28) and N labels, "
+                f"got {images.shape} and {labels.shape}"
+            )
+        if images.dtype != np.uint8 or labels.min() < 0 or labels.max() > 9:
+            raise DataError(f"{file}: expected uint8 pixels and labels 0-9")
+        x = torch.from_numpy(images).unsqueeze(1).float().div_(255.0)
+        return TensorDataset(x, torch.from_numpy(labels.astype(np.int64)))
+
+    def fitted_inputs(self) -> dict[str, Any]:
+        x = self.datasets["train"].tensors[0]
+        return {"pixel_mean": float(x.mean()), "pixel_std": float(x.std())}
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        # Augment on the device, training batches only.
+        if self.augment and self.trainer is not None and self.trainer.training:
+            images, labels = batch
+            return random_affine(images, **self.augment), labels
+        return batch
+
+
+def random_affine(
+    images: torch.Tensor, max_rotation_deg: float, max_shift_px: float, max_scale: float
+) -> torch.Tensor:
+    """Rotate, scale and shift each image of a (B, 1, H, W) batch by a random small amount."""
+    n, _, height, _ = images.shape
+    uniform = lambda: torch.rand(n, device=images.device) * 2 - 1  # noqa: E731
+    angle = uniform() * math.radians(max_rotation_deg)
+    scale = 1 + uniform() * max_scale
+    shift = torch.stack([uniform(), uniform()], dim=1) * (2 * max_shift_px / height)
+    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
+    theta = torch.stack(
+        [torch.stack([cos, -sin, shift[:, 0]], 1), torch.stack([sin, cos, shift[:, 1]], 1)], 1
+    )
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, align_corners=False, padding_mode="zeros")

@@ -1,0 +1,70 @@
+"""Short movie reviews labelled 1 (positive) / 0 (negative): batches of raw strings.
+
+Batches stay strings because the model owns the vocabulary (built here from the train
+split only) and encodes them itself, so it takes plain text wherever it is served.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from modelyard.data.base import SplitDataModule
+from modelyard.data.tables import read_columns
+from modelyard.errors import DataError
+from modelyard.text import build_vocab
+
+
+class TextDataset(torch.utils.data.Dataset):
+    def __init__(self, texts: list[str], labels: np.ndarray) -> None:
+        self.texts, self.labels = texts, labels
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def __getitem__(self, index: int) -> tuple[str, int]:
+        return self.texts[index], int(self.labels[index])
+
+
+def collate_texts(batch: list[tuple[str, int]]) -> tuple[list[str], torch.Tensor]:
+    texts, labels = zip(*batch, strict=True)
+    return list(texts), torch.tensor(labels, dtype=torch.int64)
+
+
+class ReviewsDataModule(SplitDataModule):
+    suffix = ".csv"
+    dataset_name = "reviews"
+    collate_fn = staticmethod(collate_texts)
+
+    def __init__(
+        self,
+        path: str,
+        text_column: str,
+        label_column: str,
+        min_freq: int,
+        max_vocab: int,
+        batch_size: int,
+        num_workers: int,
+    ) -> None:
+        super().__init__(path, batch_size, num_workers)
+        self.text_column, self.label_column = text_column, label_column
+        self.min_freq, self.max_vocab = min_freq, max_vocab
+
+    def load_split(self, file: Path) -> TextDataset:
+        frame = read_columns(file, [self.text_column, self.label_column])
+        texts, labels = frame[self.text_column], frame[self.label_column]
+        if texts.isna().any():
+            raise DataError(f"{file}: empty text in column {self.text_column!r}")
+        if labels.isna().any() or not labels.isin([0, 1]).all():
+            raise DataError(f"{file}: column {self.label_column!r} must hold only 0 or 1")
+        return TextDataset(texts.astype(str).tolist(), labels.to_numpy(dtype=np.int64))
+
+    def fitted_inputs(self) -> dict[str, Any]:
+        return {"vocab": build_vocab(self.datasets["train"].texts, self.min_freq, self.max_vocab)}
+
+    def texts_and_labels(self, split: str) -> tuple[list[str], np.ndarray]:
+        dataset = self.datasets[split]
+        return dataset.texts, dataset.labels

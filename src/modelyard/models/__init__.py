@@ -1,0 +1,1 @@
+"""LightningModules, one per task. They know nothing of MLflow or DVC."""

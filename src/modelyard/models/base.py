@@ -1,0 +1,85 @@
+"""The training loop the three tasks share: loss, torchmetrics per stage, optimiser, schedule."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any
+
+import lightning as L
+import torch
+from matplotlib.figure import Figure
+from torchmetrics import MetricCollection
+
+STAGES = ("train", "val", "test")
+
+
+class SupervisedModule(L.LightningModule, ABC):
+    """Subclasses define the network, `loss`, `scores` (what metrics see) and `make_metrics`."""
+
+    def __init__(self, lr: float, weight_decay: float, scheduler: str) -> None:
+        super().__init__()
+        if scheduler not in ("none", "cosine", "onecycle"):
+            raise ValueError(f"scheduler must be none, cosine or onecycle, got {scheduler!r}")
+        self.lr, self.weight_decay, self.scheduler = lr, weight_decay, scheduler
+
+    def init_metrics(self) -> None:
+        metrics = self.make_metrics()
+        # ModuleDict keys may not be "train", which clashes with nn.Module.train.
+        self.stage_metrics = torch.nn.ModuleDict(
+            {f"{stage}_": metrics.clone(prefix=f"{stage}_") for stage in STAGES}
+        )
+
+    @abstractmethod
+    def make_metrics(self) -> MetricCollection: ...
+
+    @abstractmethod
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor: ...
+
+    @abstractmethod
+    def scores(self, output: torch.Tensor) -> torch.Tensor:
+        """Network output -> what the metrics take (predictions or probabilities)."""
+
+    def on_test_batch(self, scores: torch.Tensor, target: torch.Tensor) -> None:
+        """Hook for test-only state such as a confusion matrix."""
+
+    def test_figures(self) -> dict[str, Figure]:
+        """Figures describing the last test run, by file name."""
+        return {}
+
+    def _step(self, batch: Any, stage: str) -> torch.Tensor:
+        inputs, target = batch
+        output = self(inputs)
+        loss = self.loss(output, target)
+        scores = self.scores(output).detach()
+        metrics = self.stage_metrics[f"{stage}_"]
+        metrics.update(scores, target)
+        if stage == "test":
+            self.on_test_batch(scores, target)
+        batch_size = len(target)
+        self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=batch_size,
+                 prog_bar=stage != "test", sync_dist=True)
+        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size,
+                      prog_bar=stage == "val")
+        return loss
+
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: Any, batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def configure_optimizers(self) -> dict:
+        optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        if self.scheduler == "none":
+            return {"optimizer": optimizer}
+        steps = int(self.trainer.estimated_stepping_batches)
+        if self.scheduler == "onecycle":
+            schedule = torch.optim.lr_scheduler.OneCycleLR(
+                optimizer, max_lr=self.lr, total_steps=steps
+            )
+        else:
+            schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

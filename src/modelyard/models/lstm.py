@@ -1,0 +1,117 @@
+"""Sentiment of a text: embedding -> (bi)LSTM over packed sequences -> pooled -> linear.
+
+The model carries its vocabulary and encodes raw strings itself, so checkpoints and served
+models take plain text.
+"""
+
+from __future__ import annotations
+
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence, pad_sequence
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    BinaryAccuracy,
+    BinaryAUROC,
+    BinaryConfusionMatrix,
+    BinaryF1Score,
+)
+
+from modelyard import plots
+from modelyard.models.base import SupervisedModule
+from modelyard.text import PAD, UNK, tokenize
+
+POOLINGS = ("max", "mean", "last")
+
+
+class SentimentLSTM(SupervisedModule):
+    def __init__(
+        self,
+        vocab: list[str],
+        embed_dim: int,
+        hidden_size: int,
+        num_layers: int,
+        bidirectional: bool,
+        pooling: str,
+        dropout: float,
+        word_dropout: float,
+        lr: float,
+        weight_decay: float,
+        scheduler: str,
+    ) -> None:
+        super().__init__(lr, weight_decay, scheduler)
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if vocab[:2] != [PAD, UNK]:
+            raise ValueError("vocabulary must start with the padding and unknown tokens")
+        self.save_hyperparameters(logger=False)
+        self.index = {token: i for i, token in enumerate(vocab)}
+        self.embedding = nn.Embedding(len(vocab), embed_dim, padding_idx=0)
+        self.lstm = nn.LSTM(
+            embed_dim,
+            hidden_size,
+            num_layers=num_layers,
+            bidirectional=bidirectional,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), 1)
+        self.pooling = pooling
+        self.init_metrics()
+        self.test_confusion = BinaryConfusionMatrix()
+
+    def make_metrics(self) -> MetricCollection:
+        return MetricCollection(
+            {"acc": BinaryAccuracy(), "f1": BinaryF1Score(), "auroc": BinaryAUROC()}
+        )
+
+    def encode(self, texts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Strings -> padded token ids (B, T) and lengths (B,); an empty text becomes <unk>."""
+        unk = self.index[UNK]
+        sequences = [
+            torch.tensor([self.index.get(t, unk) for t in tokenize(text)] or [unk])
+            for text in texts
+        ]
+        lengths = torch.tensor([len(s) for s in sequences])
+        return pad_sequence(sequences, batch_first=True).to(self.device), lengths
+
+    def forward(self, texts: list[str]) -> torch.Tensor:
+        """Raw strings -> one logit each (positive sentiment)."""
+        ids, lengths = self.encode(texts)
+        if self.training and self.hparams.word_dropout > 0:
+            # Hide whole words behind <unk> so the model cannot lean on a few rare ones.
+            chance = torch.rand(ids.shape, device=ids.device)
+            hide = (chance < self.hparams.word_dropout) & (ids > 1)
+            ids = ids.masked_fill(hide, self.index[UNK])
+        embedded = self.dropout(self.embedding(ids))
+        packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
+        outputs, (hidden, _) = self.lstm(packed)
+        if self.pooling == "last":
+            last = hidden[-2:] if self.lstm.bidirectional else hidden[-1:]
+            pooled = torch.cat(list(last), dim=-1)
+        else:
+            padded, _ = pad_packed_sequence(outputs, batch_first=True)
+            mask = (torch.arange(padded.shape[1]) < lengths[:, None]).to(self.device)[..., None]
+            if self.pooling == "max":
+                pooled = padded.masked_fill(~mask, float("-inf")).amax(dim=1)
+            else:
+                pooled = padded.sum(dim=1) / lengths.to(self.device)[:, None]
+        return self.head(self.dropout(pooled)).squeeze(-1)
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return nn.functional.binary_cross_entropy_with_logits(output, target.float())
+
+    def scores(self, output: torch.Tensor) -> torch.Tensor:
+        return output.sigmoid()
+
+    def on_test_epoch_start(self) -> None:
+        self.test_confusion.reset()
+
+    def on_test_batch(self, scores: torch.Tensor, target: torch.Tensor) -> None:
+        self.test_confusion.update(scores, target)
+
+    def test_figures(self) -> dict[str, Figure]:
+        matrix = self.test_confusion.compute().cpu().numpy()
+        return {"confusion_matrix.png": plots.confusion_matrix(matrix, ["negative", "positive"])}

@@ -1,0 +1,80 @@
+"""Market potential from country indicators: a linear model on standardised features."""
+
+from __future__ import annotations
+
+import torch
+from matplotlib.figure import Figure
+from torch import nn
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+from torchmetrics.aggregation import CatMetric
+
+from modelyard import plots
+from modelyard.models.base import SupervisedModule
+
+
+class Standardize(nn.Module):
+    """(x - mean) / std with the train split's statistics stored as buffers."""
+
+    def __init__(self, mean: list[float], std: list[float]) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32))
+        self.register_buffer("std", torch.tensor(std, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / self.std
+
+
+class MarketRegressor(SupervisedModule):
+    def __init__(
+        self,
+        feature_names: list[str],
+        feature_mean: list[float],
+        feature_std: list[float],
+        target_mean: float,
+        target_std: float,
+        hidden_sizes: list[int],
+        lr: float,
+        weight_decay: float,
+        scheduler: str,
+    ) -> None:
+        super().__init__(lr, weight_decay, scheduler)
+        self.save_hyperparameters(logger=False)
+        layers: list[nn.Module] = [Standardize(feature_mean, feature_std)]
+        width = len(feature_names)
+        for hidden in hidden_sizes:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        self.init_metrics()
+        # Test predictions and targets, gathered across processes, for the scatter plot.
+        self.test_predictions, self.test_targets = CatMetric(), CatMetric()
+
+    def make_metrics(self) -> MetricCollection:
+        return MetricCollection(
+            {"mse": MeanSquaredError(), "mae": MeanAbsoluteError(), "r2": R2Score()}
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw indicators (B, F) -> log GDP (B,). The net works in standard units both ways
+        so that Adam's step size suits every weight, the intercept included."""
+        return self.net(x).squeeze(-1) * self.hparams.target_std + self.hparams.target_mean
+
+    def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return nn.functional.mse_loss(output, target)
+
+    def scores(self, output: torch.Tensor) -> torch.Tensor:
+        return output
+
+    def on_test_epoch_start(self) -> None:
+        self.test_predictions.reset()
+        self.test_targets.reset()
+
+    def on_test_batch(self, scores: torch.Tensor, target: torch.Tensor) -> None:
+        self.test_predictions.update(scores)
+        self.test_targets.update(target)
+
+    def test_figures(self) -> dict[str, Figure]:
+        predicted = self.test_predictions.compute().cpu().numpy()
+        actual = self.test_targets.compute().cpu().numpy()
+        return {"predicted_vs_actual.png": plots.predicted_vs_actual(actual, predicted, "log GDP")}

@@ -1,0 +1,31 @@
+"""Config -> objects: the instantiation the train and evaluate entry points share."""
+
+from __future__ import annotations
+
+import lightning as L
+from hydra.utils import instantiate
+from lightning.pytorch.loggers import MLFlowLogger
+from omegaconf import DictConfig
+
+from modelyard.data.base import SplitDataModule
+
+
+def datamodule(cfg: DictConfig) -> SplitDataModule:
+    """The task's DataModule with every split read and checked against its manifest."""
+    module = instantiate(cfg.data, _convert_="all")
+    module.setup()
+    return module
+
+
+def logger(cfg: DictConfig) -> MLFlowLogger | None:
+    return instantiate(cfg.logger) if cfg.get("logger") else None
+
+
+def callbacks(cfg: DictConfig) -> list[L.Callback]:
+    return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+
+
+def trainer(
+    cfg: DictConfig, logger: MLFlowLogger | None, callbacks: list[L.Callback]
+) -> L.Trainer:
+    return instantiate(cfg.trainer, logger=logger or False, callbacks=callbacks)

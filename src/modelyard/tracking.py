@@ -1,0 +1,121 @@
+"""MLflow bookkeeping around a run: params, lineage tags, config, figures, checkpoint, status.
+
+Lightning's MLFlowLogger owns the run (rank 0 only); this module adds what it does not
+record and makes sure a run never stays RUNNING after a failure.
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import matplotlib.pyplot as plt
+from lightning.pytorch.loggers import MLFlowLogger
+from matplotlib.figure import Figure
+from mlflow.entities import RunTag
+from omegaconf import DictConfig, OmegaConf
+
+from modelyard.config import PROJECT_ROOT
+
+
+def git_state(root: Path = PROJECT_ROOT) -> dict[str, str]:
+    def git(*args: str) -> str:
+        result = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+        return result.stdout.strip() if result.returncode == 0 else ""
+
+    sha = git("rev-parse", "HEAD")
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return {
+        "git.sha": sha or "unknown",
+        "git.dirty": str(bool(dirty)).lower() if sha else "unknown",
+    }
+
+
+def lineage_tags(cfg: DictConfig, data_manifest_sha256: str | None) -> dict[str, str]:
+    return {
+        **git_state(),
+        "data.path": str(cfg.data.path),
+        "data.manifest_sha256": data_manifest_sha256 or "none (user data without manifest)",
+        "seed": str(cfg.seed),
+        "torch.version": metadata.version("torch"),
+        "lightning.version": metadata.version("lightning"),
+        "modelyard.task": str(cfg.task),
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+    }
+
+
+def flat_params(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as dotted keys (Hydra's own section left out)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, Mapping) and node:
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        else:
+            flat[prefix] = node
+
+    walk("", container)
+    return flat
+
+
+class TrackedRun:
+    """Writes to the logger's run; with no logger (logger=none) every call is a no-op."""
+
+    def __init__(self, logger: MLFlowLogger | None, output_dir: Path) -> None:
+        self.logger = logger
+        self.output_dir = output_dir
+
+    @property
+    def run_id(self) -> str | None:
+        return self.logger.run_id if self.logger else None
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        if self.logger and metrics:
+            self.logger.log_metrics(dict(metrics))
+
+    def log_figures(self, figures: Mapping[str, Figure]) -> None:
+        """Save each figure under <output_dir>/plots and, when tracking, as an artifact."""
+        plot_dir = self.output_dir / "plots"
+        plot_dir.mkdir(parents=True, exist_ok=True)
+        for name, figure in figures.items():
+            figure.savefig(plot_dir / name, dpi=110)
+            if self.logger:
+                self.logger.experiment.log_artifact(self.run_id, str(plot_dir / name), "plots")
+            plt.close(figure)
+
+    def log_artifact(self, path: str | Path, artifact_dir: str) -> None:
+        if self.logger and path:
+            self.logger.experiment.log_artifact(self.run_id, str(path), artifact_dir)
+
+
+@contextmanager
+def tracked_run(
+    logger: MLFlowLogger | None, cfg: DictConfig, tags: Mapping[str, str], output_dir: Path
+) -> Iterator[TrackedRun]:
+    """Start the run with params, tags and config.yaml; end it FINISHED, FAILED or KILLED."""
+    run = TrackedRun(logger, output_dir)
+    if logger is None:
+        yield run
+        return
+    client = logger.experiment
+    logger.log_hyperparams(flat_params(cfg))
+    client.log_batch(run.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    client.log_text(run.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    try:
+        yield run
+    except KeyboardInterrupt:
+        client.set_terminated(run.run_id, "KILLED")
+        raise
+    except BaseException:
+        client.set_terminated(run.run_id, "FAILED")
+        raise
+    client.set_terminated(run.run_id, "FINISHED")

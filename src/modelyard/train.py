@@ -1,0 +1,51 @@
+"""`modelyard train experiment=<task> [overrides]`: fit, test, compare with the baseline, record."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from modelyard import build, plots, report, tracking
+from modelyard.callbacks import EpochHistory
+from modelyard.cli_errors import exit_on_user_error
+from modelyard.config import CONF_DIR
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    L.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    datamodule = build.datamodule(cfg)
+    model = instantiate(cfg.model, _convert_="all")(**datamodule.fitted_inputs())
+    callbacks = build.callbacks(cfg)
+    logger = build.logger(cfg)
+    trainer = build.trainer(cfg, logger, callbacks)
+    tags = tracking.lineage_tags(cfg, datamodule.manifest_sha256)
+
+    with tracking.tracked_run(logger, cfg, tags, output_dir) as run:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        metrics = trainer.test(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
+        baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}
+        run.log_metrics(baseline)
+        history = next(c.history for c in callbacks if isinstance(c, EpochHistory))
+        run.log_figures({"learning_curves.png": plots.learning_curves(history)})
+        run.log_figures(model.test_figures())
+        run.log_artifact(trainer.checkpoint_callback.best_model_path, "checkpoints")
+
+    metrics = {**metrics, **baseline}
+    report.write_metrics(output_dir / "metrics.json", metrics)
+    report.print_metrics(
+        f"{cfg.task}: test metrics", metrics,
+        f"outputs: {output_dir}" + (f"\nMLflow run: {run.run_id}" if run.run_id else ""),
+    )
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="train")
+def main(cfg: DictConfig) -> None:
+    with exit_on_user_error():
+        train(cfg)

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import lightning as L
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.loggers import MLFlowLogger
 from omegaconf import DictConfig
 
+from modelyard import tracking
 from modelyard.data.base import SplitDataModule
+from modelyard.errors import ModelyardError
 
 
 def datamodule(cfg: DictConfig) -> SplitDataModule:
@@ -18,7 +21,16 @@ def datamodule(cfg: DictConfig) -> SplitDataModule:
 
 
 def logger(cfg: DictConfig) -> MLFlowLogger | None:
-    return instantiate(cfg.logger) if cfg.get("logger") else None
+    if not cfg.get("logger"):
+        return None
+    try:
+        return instantiate(cfg.logger)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        uri = tracking.without_credentials(cfg.logger.tracking_uri)
+        raise ModelyardError(
+            f"cannot open MLflow tracking store {uri}: {type(cause).__name__} {cause}"
+        ) from None
 
 
 def callbacks(cfg: DictConfig) -> list[L.Callback]:

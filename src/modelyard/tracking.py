@@ -22,6 +22,9 @@ from mlflow.entities import RunTag
 from omegaconf import DictConfig, OmegaConf
 
 from modelyard.config import PROJECT_ROOT
+from modelyard.errors import ModelyardError
+
+SERVER_TIMEOUT_S = 5
 
 
 def git_state(root: Path = PROJECT_ROOT) -> dict[str, str]:
@@ -97,6 +100,46 @@ class TrackedRun:
             self.logger.experiment.log_artifact(self.run_id, str(path), artifact_dir)
 
 
+def check_reachable(tracking_uri: str) -> None:
+    """Fail in seconds, not after minutes of client retries, when a server does not answer."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    try:
+        requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S)
+    except requests.RequestException as err:
+        raise ModelyardError(
+            f"MLflow tracking server {without_credentials(tracking_uri)} is unreachable "
+            f"({type(err).__name__}); start it or set MLFLOW_TRACKING_URI"
+        ) from None
+
+
+def without_credentials(uri: str) -> str:
+    """The URI with any user:password@ removed, safe to print or record."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(uri)
+    if "@" not in parts.netloc:
+        return uri
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
+
+
+def _start(logger: MLFlowLogger, tracking_uri: str) -> str:
+    """Create the run (Lightning does it lazily), turning store errors into one line."""
+    from mlflow.exceptions import MlflowException
+
+    check_reachable(tracking_uri)
+    try:
+        return logger.run_id
+    except (MlflowException, OSError) as err:
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelyardError(
+            f"cannot open MLflow tracking store {without_credentials(tracking_uri)}: "
+            f"{first_line}"
+        ) from None
+
+
 @contextmanager
 def tracked_run(
     logger: MLFlowLogger | None, cfg: DictConfig, tags: Mapping[str, str], output_dir: Path
@@ -106,6 +149,7 @@ def tracked_run(
     if logger is None:
         yield run
         return
+    _start(logger, cfg.logger.tracking_uri)
     client = logger.experiment
     logger.log_hyperparams(flat_params(cfg))
     client.log_batch(run.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])

@@ -1,0 +1,65 @@
+"""Tests drive modelyard the way a user does: the `modelyard` command, Hydra configs and
+MLflow queries. Real data is prepared once per session into a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from mlflow.tracking import MlflowClient
+
+BIN = Path(sys.executable).parent
+MODELYARD = str(BIN / "modelyard")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
+            cwd: Path | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
+    return subprocess.run(
+        [MODELYARD, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("data")
+    result = run_cli("prepare", "all", f"out_dir={out}")
+    assert result.returncode == 0, result.stderr
+    return out
+
+
+@pytest.fixture()
+def tracking(tmp_path: Path) -> dict[str, str]:
+    """An empty SQLite tracking store of the test's own, passed the way users do: env var."""
+    return {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
+
+
+@pytest.fixture()
+def train(data_dir: Path, tmp_path: Path, tracking: dict[str, str]):
+    """`modelyard train` with the session's data, the test's store and its own output root."""
+
+    def _train(
+        *overrides: str, env: dict[str, str] | None = None, timeout: float = 300
+    ) -> subprocess.CompletedProcess:
+        return run_cli(
+            "train", f"paths.data_dir={data_dir}", f"paths.output_root={tmp_path}/outputs",
+            *overrides, env={**tracking, **(env or {})}, timeout=timeout,
+        )
+
+    return _train
+
+
+def client_for(tracking: dict[str, str]) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking["MLFLOW_TRACKING_URI"])
+
+
+def all_runs(tracking: dict[str, str]) -> list:
+    client = client_for(tracking)
+    experiments = client.search_experiments()
+    if not experiments:
+        return []
+    return client.search_runs([e.experiment_id for e in experiments])

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+import numpy as np
 
 PAD, UNK = "<pad>", "<unk>"
 _TOKEN = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[!?]")
@@ -20,3 +22,17 @@ def build_vocab(texts: Iterable[str], min_freq: int, max_size: int) -> list[str]
     counts = Counter(token for text in texts for token in tokenize(text))
     kept = sorted((t for t, c in counts.items() if c >= min_freq), key=lambda t: (-counts[t], t))
     return [PAD, UNK, *kept[: max_size - 2]]
+
+
+def word_polarity(texts: Sequence[str], labels: Sequence[int], vocab: list[str]) -> list[float]:
+    """Per-word log-count ratio log(p(word | positive) / p(word | negative)), add-one smoothed
+    over texts containing the word (the Naive Bayes feature of Wang & Manning, 2012)."""
+    index = {token: i for i, token in enumerate(vocab)}
+    counts = np.ones((2, len(vocab)))
+    for text, label in zip(texts, labels, strict=True):
+        present = {index[t] for t in tokenize(text) if t in index}
+        counts[int(label), list(present)] += 1
+    share = counts / counts.sum(axis=1, keepdims=True)
+    polarity = np.log(share[1] / share[0])
+    polarity[:2] = 0.0  # padding and unknown carry no sentiment
+    return polarity.round(6).tolist()

@@ -15,7 +15,7 @@ import torch
 from modelyard.data.base import SplitDataModule
 from modelyard.data.tables import read_columns
 from modelyard.errors import DataError
-from modelyard.text import build_vocab
+from modelyard.text import build_vocab, word_polarity
 
 
 class TextDataset(torch.utils.data.Dataset):
@@ -63,7 +63,9 @@ class ReviewsDataModule(SplitDataModule):
         return TextDataset(texts.astype(str).tolist(), labels.to_numpy(dtype=np.int64))
 
     def fitted_inputs(self) -> dict[str, Any]:
-        return {"vocab": build_vocab(self.datasets["train"].texts, self.min_freq, self.max_vocab)}
+        train = self.datasets["train"]
+        vocab = build_vocab(train.texts, self.min_freq, self.max_vocab)
+        return {"vocab": vocab, "word_polarity": word_polarity(train.texts, train.labels, vocab)}
 
     def texts_and_labels(self, split: str) -> tuple[list[str], np.ndarray]:
         dataset = self.datasets[split]

@@ -8,7 +8,9 @@ from typing import Any
 import lightning as L
 import torch
 from matplotlib.figure import Figure
-from torchmetrics import MetricCollection
+from torchmetrics import Metric, MetricCollection
+
+from modelyard import plots
 
 STAGES = ("train", "val", "test")
 
@@ -83,3 +85,22 @@ class SupervisedModule(L.LightningModule, ABC):
         else:
             schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+class ClassifierModule(SupervisedModule, ABC):
+    """The shared loop plus a confusion matrix over the test split."""
+
+    class_names: tuple[str, ...] = ()
+
+    def init_confusion(self, metric: Metric) -> None:
+        self.test_confusion = metric
+
+    def on_test_epoch_start(self) -> None:
+        self.test_confusion.reset()
+
+    def on_test_batch(self, scores: torch.Tensor, target: torch.Tensor) -> None:
+        self.test_confusion.update(scores, target)
+
+    def test_figures(self) -> dict[str, Figure]:
+        matrix = self.test_confusion.compute().cpu().numpy()
+        return {"confusion_matrix.png": plots.confusion_matrix(matrix, self.class_names)}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -12,13 +11,14 @@ from torchmetrics.classification import (
     MulticlassF1Score,
 )
 
-from modelyard import plots
-from modelyard.models.base import SupervisedModule
+from modelyard.models.base import ClassifierModule
 
 NUM_CLASSES = 10
 
 
-class DigitCNN(SupervisedModule):
+class DigitCNN(ClassifierModule):
+    class_names = tuple(str(d) for d in range(NUM_CLASSES))
+
     def __init__(
         self,
         pixel_mean: float,
@@ -51,7 +51,7 @@ class DigitCNN(SupervisedModule):
             nn.Linear(fc_units, NUM_CLASSES),
         )
         self.init_metrics()
-        self.test_confusion = MulticlassConfusionMatrix(NUM_CLASSES)
+        self.init_confusion(MulticlassConfusionMatrix(NUM_CLASSES))
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection(
@@ -71,13 +71,3 @@ class DigitCNN(SupervisedModule):
 
     def scores(self, output: torch.Tensor) -> torch.Tensor:
         return output.softmax(dim=-1)
-
-    def on_test_epoch_start(self) -> None:
-        self.test_confusion.reset()
-
-    def on_test_batch(self, scores: torch.Tensor, target: torch.Tensor) -> None:
-        self.test_confusion.update(scores, target)
-
-    def test_figures(self) -> dict[str, Figure]:
-        matrix = self.test_confusion.compute().cpu().numpy()
-        return {"confusion_matrix.png": plots.confusion_matrix(matrix, list(range(NUM_CLASSES)))}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from conftest import all_runs, run_cli
+from conftest import MODELYARD, all_runs, run_cli
 
 
 def assert_one_line_error(result, *fragments: str) -> None:
@@ -135,3 +136,25 @@ def test_unusable_tracking_store(train, uri: str, fragment: str) -> None:
     assert_one_line_error(result, fragment)
     assert "secret" not in result.stderr
     assert time.perf_counter() - start < 60  # seconds, not minutes of client retries
+
+
+def test_interrupted_training_is_not_left_running(data_dir: Path, tmp_path: Path, tracking) -> None:
+    """Ctrl-C in the middle of fitting: the run is closed as failed, not left RUNNING."""
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(
+        [MODELYARD, "train", "experiment=mnist_cnn", f"paths.data_dir={data_dir}",
+         f"paths.output_root={tmp_path}/outputs"],
+        env={**os.environ, **tracking},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not any(r.data.metrics for r in all_runs(tracking)):
+        time.sleep(1)  # wait for the first epoch's metrics: fitting is under way
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode != 0
+    [run] = all_runs(tracking)
+    assert run.info.status in ("FAILED", "KILLED"), stderr[-2000:]

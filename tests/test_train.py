@@ -56,7 +56,7 @@ def test_debug_run_is_recorded_and_its_checkpoint_evaluates(
     assert "experiment=" + task in tags["command"]
     # artifacts: config, plots, best checkpoint
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "plots", "checkpoints"} <= artifacts
+    assert {"config.yaml", "preprocessing.json", "plots", "checkpoints"} <= artifacts
     plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "plots")}
     assert {"learning_curves.png", expected["plot"]} <= plots
     config = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))

@@ -95,6 +95,10 @@ class TrackedRun:
                 self.logger.experiment.log_artifact(self.run_id, str(plot_dir / name), "plots")
             plt.close(figure)
 
+    def log_json(self, payload: Mapping[str, Any], artifact_file: str) -> None:
+        if self.logger:
+            self.logger.experiment.log_dict(self.run_id, dict(payload), artifact_file)
+
     def log_artifact(self, path: str | Path, artifact_dir: str) -> None:
         if self.logger and path:
             self.logger.experiment.log_artifact(self.run_id, str(path), artifact_dir)

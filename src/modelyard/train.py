@@ -20,13 +20,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     datamodule = build.datamodule(cfg)
-    model = instantiate(cfg.model, _convert_="all")(**datamodule.fitted_inputs())
+    fitted = datamodule.fitted_inputs()
+    model = instantiate(cfg.model, _convert_="all")(**fitted)
     callbacks = build.callbacks(cfg)
     logger = build.logger(cfg)
     trainer = build.trainer(cfg, logger, callbacks)
     tags = tracking.lineage_tags(cfg, datamodule.manifest_sha256)
 
     with tracking.tracked_run(logger, cfg, tags, output_dir) as run:
+        run.log_json(fitted, "preprocessing.json")  # standardiser, pixel stats, vocabulary
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         metrics = trainer.test(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
         baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}

@@ -9,7 +9,7 @@ from pathlib import Path
 import hydra
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_class
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig
 
 from modelyard import build, report, tracking
@@ -46,8 +46,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     }
     with tracking.tracked_run(logger, cfg, tags, output_dir) as run:
         metrics = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+        baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}
+        run.log_metrics(baseline)
         run.log_figures(model.test_figures())
-    report.write_metrics(output_dir / "metrics.json", metrics)
+    metrics = {**metrics, **baseline}
+    report.write_metrics(Path(cfg.metrics_file), metrics)
+    report.write_table(output_dir / "predictions.csv", model.test_table())
     report.print_metrics(f"{cfg.task}: {cfg.ckpt_path}", metrics, f"outputs: {output_dir}")
     return metrics
 

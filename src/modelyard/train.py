@@ -34,12 +34,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
         baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}
         run.log_metrics(baseline)
         history = next(c.history for c in callbacks if isinstance(c, EpochHistory))
+        epochs = min(map(len, history.values()), default=0)
+        history = {name: values[:epochs] for name, values in sorted(history.items())}
         run.log_figures({"learning_curves.png": plots.learning_curves(history)})
         run.log_figures(model.test_figures())
         run.log_artifact(trainer.checkpoint_callback.best_model_path, "checkpoints")
 
     metrics = {**metrics, **baseline}
     report.write_metrics(output_dir / "metrics.json", metrics)
+    report.write_table(output_dir / "history.csv", {"epoch": range(1, epochs + 1), **history})
     report.print_metrics(
         f"{cfg.task}: test metrics", metrics,
         f"outputs: {output_dir}" + (f"\nMLflow run: {run.run_id}" if run.run_id else ""),

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from matplotlib.figure import Figure
 from torchmetrics import Metric, MetricCollection
+from torchmetrics.aggregation import CatMetric
 
 from modelyard import plots
 
@@ -30,6 +31,8 @@ class SupervisedModule(L.LightningModule, ABC):
         self.stage_metrics = torch.nn.ModuleDict(
             {f"{stage}_": metrics.clone(prefix=f"{stage}_") for stage in STAGES}
         )
+        # Every test (actual, predicted) pair, gathered across processes: plots and tables.
+        self.test_actual, self.test_predicted = CatMetric(), CatMetric()
 
     @abstractmethod
     def make_metrics(self) -> MetricCollection: ...
@@ -41,8 +44,24 @@ class SupervisedModule(L.LightningModule, ABC):
     def scores(self, output: torch.Tensor) -> torch.Tensor:
         """Network output -> what the metrics take (predictions or probabilities)."""
 
+    @abstractmethod
+    def predict_from_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        """Scores -> the prediction a user sees (a value, or a class index)."""
+
+    def on_test_epoch_start(self) -> None:
+        self.test_actual.reset()
+        self.test_predicted.reset()
+
     def on_test_batch(self, scores: torch.Tensor, target: torch.Tensor) -> None:
-        """Hook for test-only state such as a confusion matrix."""
+        self.test_actual.update(target.float())
+        self.test_predicted.update(self.predict_from_scores(scores).float())
+
+    def test_table(self) -> dict[str, list[float]]:
+        """The last test run's pairs as columns `actual` and `predicted`."""
+        return {
+            "actual": self.test_actual.compute().cpu().tolist(),
+            "predicted": self.test_predicted.compute().cpu().tolist(),
+        }
 
     def test_figures(self) -> dict[str, Figure]:
         """Figures describing the last test run, by file name."""
@@ -96,10 +115,15 @@ class ClassifierModule(SupervisedModule, ABC):
         self.test_confusion = metric
 
     def on_test_epoch_start(self) -> None:
+        super().on_test_epoch_start()
         self.test_confusion.reset()
 
     def on_test_batch(self, scores: torch.Tensor, target: torch.Tensor) -> None:
+        super().on_test_batch(scores, target)
         self.test_confusion.update(scores, target)
+
+    def test_table(self) -> dict[str, list[int]]:
+        return {column: [int(v) for v in values] for column, values in super().test_table().items()}
 
     def test_figures(self) -> dict[str, Figure]:
         matrix = self.test_confusion.compute().cpu().numpy()

@@ -71,3 +71,6 @@ class DigitCNN(ClassifierModule):
 
     def scores(self, output: torch.Tensor) -> torch.Tensor:
         return output.softmax(dim=-1)
+
+    def predict_from_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        return scores.argmax(dim=-1)

@@ -112,3 +112,6 @@ class SentimentLSTM(ClassifierModule):
 
     def scores(self, output: torch.Tensor) -> torch.Tensor:
         return output.sigmoid()
+
+    def predict_from_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        return (scores >= 0.5).long()

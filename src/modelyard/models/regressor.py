@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
-from torchmetrics.aggregation import CatMetric
 
 from modelyard import plots
 from modelyard.models.base import SupervisedModule
@@ -47,8 +47,6 @@ class MarketRegressor(SupervisedModule):
         layers.append(nn.Linear(width, 1))
         self.net = nn.Sequential(*layers)
         self.init_metrics()
-        # Test predictions and targets, gathered across processes, for the scatter plot.
-        self.test_predictions, self.test_targets = CatMetric(), CatMetric()
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection(
@@ -66,15 +64,10 @@ class MarketRegressor(SupervisedModule):
     def scores(self, output: torch.Tensor) -> torch.Tensor:
         return output
 
-    def on_test_epoch_start(self) -> None:
-        self.test_predictions.reset()
-        self.test_targets.reset()
-
-    def on_test_batch(self, scores: torch.Tensor, target: torch.Tensor) -> None:
-        self.test_predictions.update(scores)
-        self.test_targets.update(target)
+    def predict_from_scores(self, scores: torch.Tensor) -> torch.Tensor:
+        return scores
 
     def test_figures(self) -> dict[str, Figure]:
-        predicted = self.test_predictions.compute().cpu().numpy()
-        actual = self.test_targets.compute().cpu().numpy()
-        return {"predicted_vs_actual.png": plots.predicted_vs_actual(actual, predicted, "log GDP")}
+        table = {k: np.asarray(v) for k, v in self.test_table().items()}
+        figure = plots.predicted_vs_actual(table["actual"], table["predicted"], "log GDP")
+        return {"predicted_vs_actual.png": figure}

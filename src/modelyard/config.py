@@ -6,6 +6,7 @@ before Hydra composes anything.
 
 from __future__ import annotations
 
+import os
 import secrets
 from pathlib import Path
 from urllib.parse import urlparse
@@ -23,12 +24,13 @@ def local_artifact_root(tracking_uri: str, experiment: str) -> str | None:
     parsed = urlparse(tracking_uri)
     if parsed.scheme != "sqlite":
         return None
-    db_path = Path(tracking_uri.removeprefix("sqlite:///"))
+    db_path = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
     return (db_path.parent / "mlartifacts" / experiment).as_uri()
 
 
 # use_cache: one value per config, so every reference to it within a run agrees.
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
+OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
 OmegaConf.register_new_resolver(
     "unique_suffix", lambda: secrets.token_hex(3), use_cache=True, replace=True
 )

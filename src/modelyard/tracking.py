@@ -6,6 +6,7 @@ record and makes sure a run never stays RUNNING after a failure.
 
 from __future__ import annotations
 
+import os
 import shlex
 import subprocess
 import sys
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import yaml
 from lightning.pytorch.loggers import MLFlowLogger
 from matplotlib.figure import Figure
 from mlflow.entities import RunTag
@@ -40,9 +42,30 @@ def git_state(root: Path = PROJECT_ROOT) -> dict[str, str]:
     }
 
 
+def dvc_data_version(data_path: Path, root: Path) -> str | None:
+    """The DVC md5 of a data directory: its out in dvc.lock, else its `<dir>.dvc` file."""
+    data_path = data_path.resolve()
+    lock = root / "dvc.lock"
+    if lock.exists():
+        for stage in (yaml.safe_load(lock.read_text()) or {}).get("stages", {}).values():
+            for out in stage.get("outs", []):
+                if (root / out["path"]).resolve() == data_path:
+                    return out.get("md5")
+    dvc_file = data_path.with_name(f"{data_path.name}.dvc")
+    if dvc_file.exists():
+        outs = (yaml.safe_load(dvc_file.read_text()) or {}).get("outs", [])
+        return outs[0].get("md5") if outs else None
+    return None
+
+
 def lineage_tags(cfg: DictConfig, data_manifest_sha256: str | None) -> dict[str, str]:
+    data_path = Path(cfg.data.path)
+    dvc_tags = {"dvc.data_md5": dvc_data_version(data_path, Path(cfg.paths.root_dir))}
+    if os.environ.get("DVC_EXP_NAME"):  # set by `dvc exp run`
+        dvc_tags["dvc.exp_name"] = os.environ["DVC_EXP_NAME"]
     return {
         **git_state(),
+        **{k: v for k, v in dvc_tags.items() if v},
         "data.path": str(cfg.data.path),
         "data.manifest_sha256": data_manifest_sha256 or "none (user data without manifest)",
         "seed": str(cfg.seed),

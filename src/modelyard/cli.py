@@ -22,6 +22,7 @@ commands:
   prepare <market|digits|reviews|all> [key=value ...]   packaged raw data -> data/<name>/
   train experiment=<task> [key=value ...]               fit, test, record in MLflow
   evaluate experiment=<task> ckpt_path=<file> [...]     test a checkpoint
+  models list [<name>]                                  registered versions, aliases, metrics
 
 tasks: market_regressor, mnist_cnn, sentiment_lstm
 `modelyard train --help` shows the config groups and their options (Hydra).
@@ -58,6 +59,33 @@ def _prepare(args: list[str]) -> None:
         print(f"prepared {name}: {target}")
 
 
+def _models(args: list[str]) -> None:
+    from modelyard.errors import ConfigError
+
+    if not args or args[0] != "list" or len(args) > 2:
+        raise ConfigError("usage: modelyard models list [<registered model name>]")
+    import os
+
+    from mlflow.exceptions import MlflowException
+    from rich.console import Console
+    from rich.table import Table
+
+    from modelyard.config import PROJECT_ROOT
+    from modelyard.registry import list_versions
+
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT}/mlflow.db")
+    try:
+        rows = list_versions(args[1] if len(args) == 2 else None)
+    except MlflowException as err:
+        raise ConfigError(str(err).splitlines()[0]) from None
+    table = Table(title=f"registered models ({os.environ['MLFLOW_TRACKING_URI']})")
+    for column in ("model", "version", "aliases", "metrics", "data", "git"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row.values())
+    Console(width=160).print(table)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(prog="modelyard", usage=USAGE, add_help=False)
@@ -72,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     with exit_on_user_error():
         if known.command == "prepare":
             _prepare(rest)
+        elif known.command == "models":
+            _models(rest)
         elif known.command in ("train", "evaluate"):
             _run_hydra_app(known.command, rest)
         else:

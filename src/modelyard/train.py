@@ -10,7 +10,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from modelyard import build, plots, report, tracking
+from modelyard import build, plots, registry, report, tracking
 from modelyard.callbacks import EpochHistory
 from modelyard.cli_errors import exit_on_user_error
 from modelyard.config import CONF_DIR
@@ -27,6 +27,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = build.trainer(cfg, logger, callbacks)
     tags = tracking.lineage_tags(cfg, datamodule.manifest_sha256)
 
+    version = None
     with tracking.tracked_run(logger, cfg, tags, output_dir) as run:
         run.log_json(fitted, "preprocessing.json")  # standardiser, pixel stats, vocabulary
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
@@ -38,14 +39,21 @@ def train(cfg: DictConfig) -> dict[str, float]:
         history = {name: values[:epochs] for name, values in sorted(history.items())}
         run.log_figures({"learning_curves.png": plots.learning_curves(history)})
         run.log_figures(model.test_figures())
-        run.log_artifact(trainer.checkpoint_callback.best_model_path, "checkpoints")
+        best_checkpoint = trainer.checkpoint_callback.best_model_path
+        run.log_artifact(best_checkpoint, "checkpoints")
+        if logger:
+            version = registry.log_and_register(
+                cfg, run.run_id, model, best_checkpoint, datamodule, tags, {**metrics, **baseline}
+            )
 
     metrics = {**metrics, **baseline}
     report.write_metrics(output_dir / "metrics.json", metrics)
     report.write_table(output_dir / "history.csv", {"epoch": range(1, epochs + 1), **history})
     report.print_metrics(
         f"{cfg.task}: test metrics", metrics,
-        f"outputs: {output_dir}" + (f"\nMLflow run: {run.run_id}" if run.run_id else ""),
+        f"outputs: {output_dir}"
+        + (f"\nMLflow run: {run.run_id}" if run.run_id else "")
+        + (f"\nregistered: models:/{version.name}/{version.version}" if version else ""),
     )
     return metrics
 

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch.utils.data import TensorDataset
 
@@ -25,6 +26,7 @@ class MarketDataModule(SplitDataModule):
         super().__init__(path, batch_size, num_workers)
         self.features = list(features)
         self.target = target
+        self.frames: dict[str, pd.DataFrame] = {}  # as read, with the CSV's own column types
 
     def load_split(self, file: Path) -> TensorDataset:
         frame = read_columns(file, [*self.features, self.target])
@@ -39,6 +41,7 @@ class MarketDataModule(SplitDataModule):
                 f"{file}: {int(bad.sum())} NaN/inf value(s), first in column "
                 f"{frame.columns[col]!r} at data row {row + 1}"
             )
+        self.frames[file.stem] = frame
         x, y = torch.from_numpy(values[:, :-1]), torch.from_numpy(values[:, -1])
         return TensorDataset(x, y)
 

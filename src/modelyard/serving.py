@@ -1,0 +1,120 @@
+"""MLflow pyfunc models that take raw inputs: a table of country indicators, 28x28 images,
+plain strings. Each wraps the best Lightning checkpoint, which carries its own
+standardiser, pixel statistics or vocabulary, so a served model needs nothing else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.pyfunc import PythonModel
+from mlflow.types import ColSpec, Schema, TensorSpec
+
+
+def bad_input(message: str) -> MlflowException:
+    """An error the scoring server answers with HTTP 400 and this message."""
+    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+
+
+class CheckpointModel(PythonModel):
+    """Loads the LightningModule class named in the model config from the checkpoint."""
+
+    def load_context(self, context: Any) -> None:
+        from hydra.utils import get_class
+
+        model_class = get_class(context.model_config["model_class"])
+        checkpoint = context.artifacts["checkpoint"]
+        self.model = model_class.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+
+    def run(self, inputs: Any) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.model.scores(self.model(inputs))
+
+
+class MarketScorer(CheckpointModel):
+    """DataFrame of named indicator columns -> predicted log GDP per row."""
+
+    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+        names = list(self.model.hparams.feature_names)
+        frame = pd.DataFrame(model_input)
+        missing = [n for n in names if n not in frame.columns]
+        if missing:
+            raise bad_input(f"missing column(s) {missing}; expected {names}")
+        if frame.empty:
+            raise bad_input("no rows to score")
+        try:
+            values = frame[names].to_numpy(dtype=np.float32)
+        except (TypeError, ValueError) as err:
+            raise bad_input(f"non-numeric indicator value: {err}") from None
+        if not np.isfinite(values).all():
+            raise bad_input("NaN or infinite indicator value")
+        return pd.DataFrame({"log_gdp": self.run(torch.from_numpy(values)).numpy()})
+
+    @staticmethod
+    def describe(model: Any, datamodule: Any) -> tuple[ModelSignature, pd.DataFrame]:
+        # Column types as in the data files (a year is an integer), so rows read from the
+        # same kind of CSV pass MLflow's schema check.
+        example = datamodule.frames["test"][list(model.hparams.feature_names)].head(3)
+        return infer_signature(example, pd.DataFrame({"log_gdp": [0.0]})), example
+
+
+class DigitClassifier(CheckpointModel):
+    """(N, 28, 28) images, uint8 0-255 or float 0-1 -> digit and its 10 probabilities."""
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> pd.DataFrame:
+        images = np.asarray(model_input, dtype=np.float64)
+        if images.ndim == 2 and images.shape == (28, 28):
+            images = images[None]
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) == 0:
+            raise bad_input(f"expected images of shape (N, 28, 28), got {images.shape}")
+        if not np.isfinite(images).all() or images.min() < 0 or images.max() > 255:
+            raise bad_input("pixels must be finite, 0-255 (uint8) or 0-1 (float)")
+        if images.max() > 1.0:  # uint8 scale
+            images = images / 255.0
+        probabilities = self.run(torch.from_numpy(images).float().unsqueeze(1)).numpy()
+        frame = pd.DataFrame(probabilities, columns=[f"p{d}" for d in range(10)])
+        frame.insert(0, "digit", probabilities.argmax(axis=1))
+        return frame
+
+    @staticmethod
+    def describe(model: Any, datamodule: Any) -> tuple[ModelSignature, np.ndarray]:
+        columns = [ColSpec("long", "digit")] + [ColSpec("double", f"p{d}") for d in range(10)]
+        signature = ModelSignature(
+            inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, 28, 28))]),
+            outputs=Schema(columns),
+        )
+        images = datamodule.datasets["test"].tensors[0][:2, 0].numpy() * 255.0
+        return signature, images.round().astype(np.float64)
+
+
+class SentimentClassifier(CheckpointModel):
+    """Plain strings (a `text` column or a list) -> positive/negative and P(positive)."""
+
+    def predict(self, context: Any, model_input: Any, params: Any = None) -> pd.DataFrame:
+        if isinstance(model_input, pd.DataFrame):
+            if "text" not in model_input.columns:
+                raise bad_input(f"expected a 'text' column, got {list(model_input.columns)}")
+            texts = model_input["text"].tolist()
+        else:
+            texts = list(model_input)
+        if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
+            raise bad_input("expected a non-empty list of non-empty strings")
+        probability = self.run(texts).numpy()
+        return pd.DataFrame({
+            "label": np.where(probability >= 0.5, "positive", "negative"),
+            "probability_positive": probability,
+        })
+
+    @staticmethod
+    def describe(model: Any, datamodule: Any) -> tuple[ModelSignature, pd.DataFrame]:
+        signature = ModelSignature(
+            inputs=Schema([ColSpec("string", "text")]),
+            outputs=Schema([ColSpec("string", "label"), ColSpec("double", "probability_positive")]),
+        )
+        texts, _ = datamodule.texts_and_labels("test")
+        return signature, pd.DataFrame({"text": texts[:2]})

@@ -1,0 +1,110 @@
+"""A finished training logs a pyfunc model that takes raw inputs and registers it as
+`challenger`, with its lineage on the version; the same weights never make a new version."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import client_for, run_cli
+
+# Run in a fresh process: the registered model must load from the registry alone.
+PREDICT = r"""
+import json, sys
+import numpy as np, pandas as pd, mlflow
+from mlflow.exceptions import MlflowException
+name, data_dir = sys.argv[1], sys.argv[2]
+model = mlflow.pyfunc.load_model(f"models:/{name}@challenger")
+out = {}
+if name == "mnist-cnn":
+    images = np.load(f"{data_dir}/digits/test.npz")["images"][:4]
+    as_uint8 = model.predict(images.astype(np.float64))
+    as_float = model.predict(images.astype(np.float64) / 255.0)
+    out["columns"] = list(as_uint8.columns)
+    out["same"] = as_uint8["digit"].tolist() == as_float["digit"].tolist()
+    out["sums"] = as_uint8[[f"p{d}" for d in range(10)]].sum(axis=1).round(4).tolist()
+    bad = [np.full((2, 28, 28), np.nan), np.full((1, 28, 28), 300.0)]
+elif name == "sentiment-lstm":
+    frame = model.predict(pd.DataFrame({"text": ["a moving, beautiful film", "dull and lifeless"]}))
+    out["columns"] = list(frame.columns)
+    out["labels"] = sorted(set(frame["label"]))
+    bad = [pd.DataFrame({"text": [""]}), pd.DataFrame({"text": []}, dtype=str)]
+else:
+    rows = pd.read_csv(f"{data_dir}/market/test.csv").head(3)
+    frame = model.predict(rows)  # extra columns (country, year, ...) are fine
+    out["columns"] = list(frame.columns)
+    out["finite"] = bool(np.isfinite(frame["log_gdp"]).all())
+    bad = [rows.drop(columns=["fertility"]), rows.assign(fertility=np.nan)]
+out["errors"] = []
+for payload in bad:
+    try:
+        model.predict(payload)
+        out["errors"].append(None)
+    except MlflowException as err:
+        out["errors"].append(str(err).splitlines()[0])
+print(json.dumps(out))
+"""
+
+CASES = {
+    "market_regressor": ("market-regressor", ["log_gdp"]),
+    "mnist_cnn": ("mnist-cnn", ["digit", *[f"p{d}" for d in range(10)]]),
+    "sentiment_lstm": ("sentiment-lstm", ["label", "probability_positive"]),
+}
+
+
+@pytest.mark.parametrize("task", sorted(CASES))
+def test_registered_challenger_takes_raw_inputs_in_a_fresh_process(
+    task: str, train, data_dir: Path, tracking
+) -> None:
+    name, columns = CASES[task]
+    result = train(f"experiment={task}", "debug=fast")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert f"registered: models:/{name}/1" in result.stdout
+
+    client = client_for(tracking)
+    version = client.get_model_version_by_alias(name, "challenger")
+    assert str(version.version) == "1"
+    run = client.get_run(version.tags["source_run"])
+    assert run.data.tags["modelyard.task"] == task
+    assert version.tags["data.manifest_sha256"] == run.data.tags["data.manifest_sha256"]
+    assert version.tags["git.sha"] == run.data.tags["git.sha"]
+    assert len(version.tags["config_sha256"]) == 64
+    assert any(k.startswith("metric.test_") for k in version.tags)
+
+    scored = subprocess.run(
+        [sys.executable, "-c", PREDICT, name, str(data_dir)], capture_output=True, text=True,
+        env={**os.environ, **tracking}, timeout=300,
+    )
+    assert scored.returncode == 0, scored.stderr[-3000:]
+    out = json.loads(scored.stdout.strip().splitlines()[-1])
+    assert out["columns"] == columns
+    assert all(error for error in out["errors"]), out["errors"]  # every malformed input refused
+    if task == "mnist_cnn":
+        assert out["same"] and all(abs(s - 1) < 1e-3 for s in out["sums"])
+    elif task == "sentiment_lstm":
+        assert set(out["labels"]) <= {"positive", "negative"}
+    else:
+        assert out["finite"]
+
+
+def test_same_weights_register_once_and_list_shows_the_version(train, tracking) -> None:
+    for _ in range(2):  # CPU training with a fixed seed is deterministic: identical weights
+        result = train("experiment=market_regressor", "debug=fast", "seed=5")
+        assert result.returncode == 0, result.stderr[-3000:]
+    client = client_for(tracking)
+    versions = client.search_model_versions("name='market-regressor'")
+    assert [str(v.version) for v in versions] == ["1"]
+
+    listed = run_cli("models", "list", env=tracking)
+    assert listed.returncode == 0, listed.stderr
+    assert "market-regressor" in listed.stdout and "challenger" in listed.stdout
+
+    unregistered = train("experiment=market_regressor", "debug=fast", "seed=6",
+                         "registry.register=false")
+    assert unregistered.returncode == 0, unregistered.stderr[-3000:]
+    assert len(client.search_model_versions("name='market-regressor'")) == 1

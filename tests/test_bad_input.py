@@ -158,3 +158,14 @@ def test_interrupted_training_is_not_left_running(data_dir: Path, tmp_path: Path
     assert process.returncode != 0
     [run] = all_runs(tracking)
     assert run.info.status in ("FAILED", "KILLED"), stderr[-2000:]
+
+
+def test_registry_commands_on_missing_things(tracking, tmp_path: Path) -> None:
+    assert_one_line_error(run_cli("predict", "mnist-cnn", f"{tmp_path}/no.png", env=tracking),
+                          "no.png")
+    text = tmp_path / "r.txt"
+    text.write_text("fine\n")
+    assert_one_line_error(run_cli("predict", "nope", str(text), env=tracking), "nope")
+    assert_one_line_error(run_cli("models", "promote", "nope", env=tracking), "nope")
+    assert_one_line_error(run_cli("models", "rollback", "nope", env=tracking), "nope")
+    assert_one_line_error(run_cli("models", "frobnicate", env=tracking), "usage")

@@ -57,9 +57,24 @@ CASES = {
 }
 
 
+def sample_file(task: str, data_dir: Path, tmp_path: Path) -> Path:
+    """What a user would hand to `modelyard predict`: a CSV, a PNG digit, a text file."""
+    if task == "market_regressor":
+        return data_dir / "market" / "test.csv"
+    if task == "mnist_cnn":
+        import numpy as np
+        from PIL import Image
+
+        image = np.load(data_dir / "digits" / "test.npz")["images"][0]
+        Image.fromarray(image).save(tmp_path / "digit.png")
+        return tmp_path / "digit.png"
+    (tmp_path / "reviews.txt").write_text("a triumph of a film\nboring and far too long\n")
+    return tmp_path / "reviews.txt"
+
+
 @pytest.mark.parametrize("task", sorted(CASES))
 def test_registered_challenger_takes_raw_inputs_in_a_fresh_process(
-    task: str, train, data_dir: Path, tracking
+    task: str, train, data_dir: Path, tmp_path: Path, tracking
 ) -> None:
     name, columns = CASES[task]
     result = train(f"experiment={task}", "debug=fast")
@@ -84,6 +99,11 @@ def test_registered_challenger_takes_raw_inputs_in_a_fresh_process(
     out = json.loads(scored.stdout.strip().splitlines()[-1])
     assert out["columns"] == columns
     assert all(error for error in out["errors"]), out["errors"]  # every malformed input refused
+    # `modelyard predict` scores a file offline with the same model
+    predicted = run_cli("predict", name, str(sample_file(task, data_dir, tmp_path)),
+                        "--alias", "challenger", env=tracking)
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert predicted.stdout.splitlines()[0].split(",") == columns
     if task == "mnist_cnn":
         assert out["same"] and all(abs(s - 1) < 1e-3 for s in out["sums"])
     elif task == "sentiment_lstm":
@@ -108,3 +128,47 @@ def test_same_weights_register_once_and_list_shows_the_version(train, tracking) 
                          "registry.register=false")
     assert unregistered.returncode == 0, unregistered.stderr[-3000:]
     assert len(client.search_model_versions("name='market-regressor'")) == 1
+
+
+def test_promotion_gate_audit_trail_and_rollback(train, tracking) -> None:
+    """First champion, a better challenger promoted, a worse one rejected, then rollback."""
+    name = "market-regressor"
+    client = client_for(tracking)
+    # debug models are far from the real floor: the test relaxes it, the gate stays the same
+    loose = "registry.policy.market_regressor.floor=1e9"
+
+    def promote() -> subprocess.CompletedProcess:
+        return run_cli("models", "promote", name, loose, env=tracking)
+
+    def champion() -> str:
+        return str(client.get_model_version_by_alias(name, "champion").version)
+
+    assert train("experiment=market_regressor", "debug=fast").returncode == 0
+    first = promote()
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "PROMOTED" in first.stdout and champion() == "1"
+
+    longer = train("experiment=market_regressor", "debug=fast", "trainer.max_epochs=4")
+    assert longer.returncode == 0
+    better = promote()
+    assert better.returncode == 0, better.stdout + better.stderr[-2000:]
+    assert champion() == "2"
+    assert client.get_model_version(name, "2").tags["promotion.previous_champion"] == "1"
+
+    assert train("experiment=market_regressor", "debug=fast", "model.lr=1e-6").returncode == 0
+    worse = promote()
+    assert worse.returncode == 3, worse.stdout + worse.stderr[-2000:]
+    assert "REJECTED" in worse.stdout and champion() == "2"
+    rejected = client.get_model_version(name, "3").tags
+    assert rejected["promotion.decision"] == "rejected"
+    assert rejected["promotion.champion_version"] == "2"
+    scores = [float(rejected[f"promotion.{role}_score"]) for role in ("challenger", "champion")]
+    assert scores[0] > scores[1]  # mean squared error: the challenger is worse
+    assert client.get_model_version(name, "2").tags["challenged_by.v3"] == "rejected"
+
+    rolled = run_cli("models", "rollback", name, env=tracking)
+    assert rolled.returncode == 0, rolled.stderr[-2000:]
+    assert champion() == "1"
+    assert "rollback.demoted_at" in client.get_model_version(name, "2").tags
+    nothing_left = run_cli("models", "rollback", name, env=tracking)
+    assert nothing_left.returncode == 2 and "replaced no earlier champion" in nothing_left.stderr

@@ -13,6 +13,7 @@ from pathlib import Path
 from modelyard import __version__
 from modelyard.cli_errors import exit_on_user_error
 
+PROMOTION_REJECTED_EXIT = 3
 HYDRA_FLAGS = {"-m", "--multirun", "-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info",
                "-p", "--package", "--resolve", "-sc", "--shell-completion"}
 USAGE = """\
@@ -23,6 +24,9 @@ commands:
   train experiment=<task> [key=value ...]               fit, test, record in MLflow
   evaluate experiment=<task> ckpt_path=<file> [...]     test a checkpoint
   models list [<name>]                                  registered versions, aliases, metrics
+  models promote <name> [key=value ...]                 gate challenger vs champion (exit 0 / 3)
+  models rollback <name>                                give champion back to the one it replaced
+  predict <name> <file> [--alias A]                     score a CSV, image/.npy or .txt offline
 
 tasks: market_regressor, mnist_cnn, sentiment_lstm
 `modelyard train --help` shows the config groups and their options (Hydra).
@@ -60,30 +64,98 @@ def _prepare(args: list[str]) -> None:
 
 
 def _models(args: list[str]) -> None:
-    from modelyard.errors import ConfigError
-
-    if not args or args[0] != "list" or len(args) > 2:
-        raise ConfigError("usage: modelyard models list [<registered model name>]")
     import os
 
+    from modelyard.config import PROJECT_ROOT
+    from modelyard.errors import ConfigError
+
+    usage = ("usage: modelyard models list [<name>] | promote <name> [key=value ...] "
+             "| rollback <name>")
+    if not args or args[0] not in ("list", "promote", "rollback"):
+        raise ConfigError(usage)
+    if {"list": len(args) > 2, "rollback": len(args) != 2, "promote": len(args) < 2}[args[0]]:
+        raise ConfigError(usage)
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT}/mlflow.db")
     from mlflow.exceptions import MlflowException
+
+    try:
+        if args[0] == "list":
+            _list_models(args[1] if len(args) == 2 else None)
+        elif args[0] == "promote":
+            _promote(args[1], args[2:])
+        else:
+            from modelyard.promotion import rollback
+
+            demoted, restored = rollback(args[1])
+            print(f"{args[1]}: champion v{demoted} -> v{restored} (rolled back)")
+    except MlflowException as err:
+        raise ConfigError(str(err).splitlines()[0]) from None
+
+
+def _predict(args: list[str]) -> None:
+    import os
+
+    from modelyard.config import PROJECT_ROOT
+    from modelyard.errors import ConfigError
+
+    parser = argparse.ArgumentParser(prog="modelyard predict", add_help=False)
+    parser.add_argument("name")
+    parser.add_argument("file")
+    parser.add_argument("--alias", default="champion")
+    try:
+        options = parser.parse_args(args)
+    except SystemExit:
+        raise ConfigError("usage: modelyard predict <name> <file> [--alias champion]") from None
+    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT}/mlflow.db")
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from modelyard.serving import read_inputs
+
+    inputs = read_inputs(options.file)
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{options.name}@{options.alias}")
+        predictions = model.predict(inputs)
+    except MlflowException as err:
+        raise ConfigError(" ".join(str(err).split())[:500]) from None
+    print(predictions.to_csv(index=False), end="")
+
+
+def _list_models(name: str | None) -> None:
+    import os
+
     from rich.console import Console
     from rich.table import Table
 
-    from modelyard.config import PROJECT_ROOT
     from modelyard.registry import list_versions
 
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT}/mlflow.db")
-    try:
-        rows = list_versions(args[1] if len(args) == 2 else None)
-    except MlflowException as err:
-        raise ConfigError(str(err).splitlines()[0]) from None
+    rows = list_versions(name)
     table = Table(title=f"registered models ({os.environ['MLFLOW_TRACKING_URI']})")
     for column in ("model", "version", "aliases", "metrics", "data", "git"):
         table.add_column(column)
     for row in rows:
         table.add_row(*row.values())
     Console(width=160).print(table)
+
+
+def _promote(name: str, overrides: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from modelyard.promotion import promote
+
+    decision = promote(name, overrides)
+    table = Table(title=f"{name}: {'PROMOTED' if decision.promoted else 'REJECTED'}")
+    for column in ("role", "version", decision.metric):
+        table.add_column(column)
+    for role, version in (("challenger", decision.challenger), ("champion", decision.champion)):
+        if version is not None:
+            score = decision.scores.get(role)
+            table.add_row(role, version, "" if score is None else f"{score:.4f}")
+    Console(width=160).print(table)
+    print(decision.reason)
+    if not decision.promoted:
+        sys.exit(PROMOTION_REJECTED_EXIT)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -102,6 +174,8 @@ def main(argv: list[str] | None = None) -> None:
             _prepare(rest)
         elif known.command == "models":
             _models(rest)
+        elif known.command == "predict":
+            _predict(rest)
         elif known.command in ("train", "evaluate"):
             _run_hydra_app(known.command, rest)
         else:

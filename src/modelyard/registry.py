@@ -39,7 +39,8 @@ def version_tags(cfg: DictConfig, run_tags: dict[str, str], metrics: dict[str, f
         "weights_sha256": weights,
         "config_sha256": hashlib.sha256(resolved.encode()).hexdigest(),
         "config": resolved if len(resolved) <= MAX_TAG_CHARS else "see config.yaml of source_run",
-        **{k: v for k, v in run_tags.items() if k.startswith(("git.", "data.", "dvc.", "seed"))},
+        **{k: v for k, v in run_tags.items()
+           if k.startswith(("git.", "data.", "dvc.", "seed", "modelyard."))},
         **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()},
     }
     return {k: str(v) for k, v in tags.items()}

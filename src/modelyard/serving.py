@@ -39,7 +39,7 @@ class CheckpointModel(PythonModel):
 class MarketScorer(CheckpointModel):
     """DataFrame of named indicator columns -> predicted log GDP per row."""
 
-    def predict(self, context: Any, model_input: pd.DataFrame, params: Any = None) -> pd.DataFrame:
+    def predict(self, context, model_input, params=None) -> pd.DataFrame:
         names = list(self.model.hparams.feature_names)
         frame = pd.DataFrame(model_input)
         missing = [n for n in names if n not in frame.columns]
@@ -62,11 +62,22 @@ class MarketScorer(CheckpointModel):
         example = datamodule.frames["test"][list(model.hparams.feature_names)].head(3)
         return infer_signature(example, pd.DataFrame({"log_gdp": [0.0]})), example
 
+    model_type = "regressor"
+
+    @staticmethod
+    def test_set(datamodule: Any) -> tuple[pd.DataFrame, np.ndarray]:
+        frame = datamodule.frames["test"]
+        return frame[datamodule.features], frame[datamodule.target].to_numpy()
+
+    @staticmethod
+    def prediction(output: pd.DataFrame) -> np.ndarray:
+        return output["log_gdp"].to_numpy()
+
 
 class DigitClassifier(CheckpointModel):
     """(N, 28, 28) images, uint8 0-255 or float 0-1 -> digit and its 10 probabilities."""
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> pd.DataFrame:
+    def predict(self, context, model_input, params=None) -> pd.DataFrame:
         images = np.asarray(model_input, dtype=np.float64)
         if images.ndim == 2 and images.shape == (28, 28):
             images = images[None]
@@ -91,11 +102,22 @@ class DigitClassifier(CheckpointModel):
         images = datamodule.datasets["test"].tensors[0][:2, 0].numpy() * 255.0
         return signature, images.round().astype(np.float64)
 
+    model_type = "classifier"
+
+    @staticmethod
+    def test_set(datamodule: Any) -> tuple[np.ndarray, np.ndarray]:
+        images, labels = datamodule.datasets["test"].tensors
+        return images[:, 0].numpy().astype(np.float64), labels.numpy()
+
+    @staticmethod
+    def prediction(output: pd.DataFrame) -> np.ndarray:
+        return output["digit"].to_numpy()
+
 
 class SentimentClassifier(CheckpointModel):
     """Plain strings (a `text` column or a list) -> positive/negative and P(positive)."""
 
-    def predict(self, context: Any, model_input: Any, params: Any = None) -> pd.DataFrame:
+    def predict(self, context, model_input, params=None) -> pd.DataFrame:
         if isinstance(model_input, pd.DataFrame):
             if "text" not in model_input.columns:
                 raise bad_input(f"expected a 'text' column, got {list(model_input.columns)}")
@@ -118,3 +140,43 @@ class SentimentClassifier(CheckpointModel):
         )
         texts, _ = datamodule.texts_and_labels("test")
         return signature, pd.DataFrame({"text": texts[:2]})
+
+    model_type = "classifier"
+
+    @staticmethod
+    def test_set(datamodule: Any) -> tuple[pd.DataFrame, np.ndarray]:
+        texts, labels = datamodule.texts_and_labels("test")
+        return pd.DataFrame({"text": texts}), np.asarray(labels)
+
+    @staticmethod
+    def prediction(output: pd.DataFrame) -> np.ndarray:
+        return (output["label"] == "positive").to_numpy().astype(int)
+
+
+def read_inputs(path: str) -> Any:
+    """A file as the raw input a served model takes: a CSV table, an image or .npy array of
+    28x28 digits, or a text file with one review per line."""
+    from pathlib import Path
+
+    from modelyard.errors import DataError
+
+    file = Path(path)
+    if not file.is_file():
+        raise DataError(f"{file}: no such file")
+    suffix = file.suffix.lower()
+    try:
+        if suffix == ".csv":
+            return pd.read_csv(file)
+        if suffix == ".npy":
+            return np.load(file).astype(np.float64)
+        if suffix in (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".gif"):
+            from PIL import Image
+
+            with Image.open(file) as image:
+                return np.asarray(image.convert("L"), dtype=np.float64)[None]
+        if suffix == ".txt":
+            lines = [line.strip() for line in file.read_text().splitlines() if line.strip()]
+            return pd.DataFrame({"text": lines})
+    except (OSError, ValueError) as err:
+        raise DataError(f"{file}: unreadable ({err})") from None
+    raise DataError(f"{file}: expected .csv, .npy, an image or .txt")

@@ -1,0 +1,154 @@
+"""Promotion gate and rollback. Challenger and champion are scored by
+`mlflow.models.evaluate` on the same frozen test split (checked by its manifest hash); the
+policy in conf/registry becomes `MetricThreshold`s and `mlflow.validate_evaluation_results`
+decides. Every decision is written as tags on the versions involved."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import mlflow
+import pandas as pd
+from hydra.utils import get_class
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.models import MetricThreshold
+from mlflow.models.evaluation.validation import ModelValidationFailedException
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig, OmegaConf
+
+from modelyard import build
+from modelyard.config import compose
+from modelyard.errors import ModelyardError
+
+
+@dataclass
+class Decision:
+    name: str
+    promoted: bool
+    reason: str
+    metric: str
+    challenger: str
+    champion: str | None
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+def _alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _frozen_test_datamodule(cfg: DictConfig, challenger: ModelVersion):
+    """The challenger's own test split, refused if its bytes changed since training."""
+    cfg.data.path = challenger.tags.get("data.path", cfg.data.path)
+    datamodule = build.datamodule(cfg)
+    recorded = challenger.tags.get("data.manifest_sha256", "")
+    if datamodule.manifest_sha256 and recorded != datamodule.manifest_sha256:
+        raise ModelyardError(
+            f"test split at {cfg.data.path} differs from the one version "
+            f"{challenger.version} was trained on (manifest sha256 {recorded[:12]}…)"
+        )
+    return datamodule
+
+
+def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, role: str):
+    model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+    predicted = wrapper.prediction(model.predict(inputs))
+    frame = pd.DataFrame({"target": targets, "prediction": predicted})
+    with mlflow.start_run(run_name=f"{role} v{version.version}", nested=True):
+        return mlflow.models.evaluate(data=frame, targets="target", predictions="prediction",
+                                      model_type=wrapper.model_type)
+
+
+def promote(name: str, overrides: list[str] | None = None) -> Decision:
+    """Gate the challenger; `overrides` adjust the composed config (e.g. the policy)."""
+    client = MlflowClient()
+    challenger_alias = "challenger"
+    challenger = _alias(client, name, challenger_alias)
+    if challenger is None:
+        raise ModelyardError(f"{name} has no version with the alias '{challenger_alias}'")
+    task = challenger.tags.get("modelyard.task")
+    if not task:
+        raise ModelyardError(f"{name} v{challenger.version} has no modelyard.task tag")
+    cfg = compose("train", [f"experiment={task}", *(overrides or [])])
+    registry, policy = cfg.registry, cfg.registry.policy[task]
+    champion = _alias(client, name, registry.champion_alias)
+    if champion is not None and champion.version == challenger.version:
+        return Decision(name, False, "the challenger is already champion", policy.metric,
+                        str(challenger.version), str(champion.version))
+
+    wrapper = get_class(registry.models[task].wrapper)
+    datamodule = _frozen_test_datamodule(cfg, challenger)
+    inputs, targets = wrapper.test_set(datamodule)
+    threshold = MetricThreshold(
+        threshold=policy.floor,
+        min_absolute_change=policy.min_improvement if champion is not None else None,
+        greater_is_better=policy.greater_is_better,
+    )
+    mlflow.set_experiment(task)
+    with mlflow.start_run(run_name=f"promote {name} v{challenger.version}",
+                          tags={"modelyard.job": "promote"}):
+        results = {"challenger": _score(name, challenger, wrapper, inputs, targets, "challenger")}
+        if champion is not None:
+            results["champion"] = _score(name, champion, wrapper, inputs, targets, "champion")
+        try:
+            mlflow.validate_evaluation_results(
+                {policy.metric: threshold}, results["challenger"], results.get("champion")
+            )
+            promoted, reason = True, "passed the policy"
+        except ModelValidationFailedException as err:
+            promoted, reason = False, " ".join(str(err).split())
+    scores = {role: float(result.metrics[policy.metric]) for role, result in results.items()}
+    decision = Decision(name, promoted, reason, policy.metric, str(challenger.version),
+                        str(champion.version) if champion else None, scores)
+    _record(client, decision, policy, datamodule.manifest_sha256 or "", registry.champion_alias)
+    return decision
+
+
+def _record(client: MlflowClient, decision: Decision, policy: DictConfig, data_sha: str,
+            champion_alias: str) -> None:
+    audit = {
+        "decision": "promoted" if decision.promoted else "rejected",
+        "time": _now(),
+        "metric": decision.metric,
+        "challenger_version": decision.challenger,
+        "champion_version": decision.champion or "",
+        "challenger_score": f"{decision.scores['challenger']:.6g}",
+        "champion_score": f"{decision.scores['champion']:.6g}" if decision.champion else "",
+        "test_data_sha256": data_sha,
+        "policy": json.dumps(OmegaConf.to_container(policy), sort_keys=True),
+        "reason": decision.reason[:4000],
+    }
+    for key, value in audit.items():
+        client.set_model_version_tag(decision.name, decision.challenger, f"promotion.{key}", value)
+    if decision.champion:
+        client.set_model_version_tag(decision.name, decision.champion,
+                                     f"challenged_by.v{decision.challenger}", audit["decision"])
+    if decision.promoted:
+        client.set_model_version_tag(decision.name, decision.challenger,
+                                     "promotion.previous_champion", decision.champion or "")
+        client.set_registered_model_alias(decision.name, champion_alias, decision.challenger)
+
+
+def rollback(name: str, champion_alias: str = "champion") -> tuple[str, str]:
+    """Give the champion alias back to the version it replaced; return (from, to)."""
+    client = MlflowClient()
+    champion = _alias(client, name, champion_alias)
+    if champion is None:
+        raise ModelyardError(f"{name} has no champion to roll back")
+    previous = champion.tags.get("promotion.previous_champion")
+    if not previous:
+        raise ModelyardError(f"{name} v{champion.version} replaced no earlier champion")
+    now = _now()
+    client.set_registered_model_alias(name, champion_alias, previous)
+    client.set_model_version_tag(name, champion.version, "rollback.demoted_at", now)
+    client.set_model_version_tag(name, previous, "rollback.restored_at", now)
+    return str(champion.version), previous

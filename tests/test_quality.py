@@ -13,6 +13,7 @@ from conftest import all_runs
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1800)  # ~2.5 min alone; far longer when the machine is shared
 def test_default_trainings_meet_their_quality_bars(train, tracking) -> None:
     seconds = {}
     for task in ("market_regressor", "mnist_cnn", "sentiment_lstm"):

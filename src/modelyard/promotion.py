@@ -75,7 +75,10 @@ def promote(name: str, overrides: list[str] | None = None) -> Decision:
     challenger = _alias(client, name, challenger_alias)
     if challenger is None:
         raise ModelyardError(f"{name} has no version with the alias '{challenger_alias}'")
-    task = challenger.tags.get("modelyard.task")
+    task = challenger.tags.get("modelyard.task") or (
+        client.get_run(challenger.run_id).data.tags.get("modelyard.task") if challenger.run_id
+        else None
+    )
     if not task:
         raise ModelyardError(f"{name} v{challenger.version} has no modelyard.task tag")
     cfg = compose("train", [f"experiment={task}", *(overrides or [])])

@@ -4,6 +4,7 @@ MLflow queries. Real data is prepared once per session into a temporary director
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,13 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
         [MODELYARD, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
         cwd=cwd,
     )
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

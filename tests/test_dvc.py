@@ -19,7 +19,7 @@ from omegaconf import OmegaConf
 
 from modelyard.config import PROJECT_ROOT, check_overrides
 
-from conftest import BIN, all_runs, run_cli
+from conftest import BIN, all_runs, free_port, run_cli
 
 
 def dvc(*args: str, cwd: Path, env: dict[str, str] | None = None,
@@ -85,12 +85,6 @@ def test_local_remote_round_trip_restores_identical_bytes(repo: Path, data_dir: 
     dvc("pull", cwd=repo)
     assert manifest_hashes_match(repo / "data" / "market")
     assert json.loads(dvc("status", "--json", cwd=repo).stdout) == {}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture()
@@ -174,6 +168,7 @@ stages:
 """
 
 
+@pytest.mark.slow
 def test_pipeline_lineage_experiments_and_damaged_data(repo: Path, tmp_path: Path) -> None:
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     (repo / "dvc.yaml").write_text(PIPELINE)

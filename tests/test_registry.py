@@ -130,6 +130,7 @@ def test_same_weights_register_once_and_list_shows_the_version(train, tracking) 
     assert len(client.search_model_versions("name='market-regressor'")) == 1
 
 
+@pytest.mark.slow
 def test_promotion_gate_audit_trail_and_rollback(train, tracking) -> None:
     """First champion, a better challenger promoted, a worse one rejected, then rollback."""
     name = "market-regressor"

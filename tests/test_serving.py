@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import time
 import urllib.error
@@ -16,13 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import BIN
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from conftest import BIN, free_port
 
 
 def post(url: str, payload: object) -> tuple[int, dict]:

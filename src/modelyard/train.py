@@ -34,6 +34,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics = trainer.test(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
         baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}
         run.log_metrics(baseline)
+        metrics = {**metrics, **baseline}
         history = next(c.history for c in callbacks if isinstance(c, EpochHistory))
         epochs = min(map(len, history.values()), default=0)
         history = {name: values[:epochs] for name, values in sorted(history.items())}
@@ -43,10 +44,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         run.log_artifact(best_checkpoint, "checkpoints")
         if logger:
             version = registry.log_and_register(
-                cfg, run.run_id, model, best_checkpoint, datamodule, tags, {**metrics, **baseline}
+                cfg, run.run_id, model, best_checkpoint, datamodule, tags, metrics
             )
 
-    metrics = {**metrics, **baseline}
     report.write_metrics(output_dir / "metrics.json", metrics)
     report.write_table(output_dir / "history.csv", {"epoch": range(1, epochs + 1), **history})
     report.print_metrics(

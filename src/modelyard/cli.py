@@ -63,10 +63,16 @@ def _prepare(args: list[str]) -> None:
         print(f"prepared {name}: {target}")
 
 
-def _models(args: list[str]) -> None:
+def _use_project_tracking_store() -> str:
+    """MLFLOW_TRACKING_URI, else the project's SQLite store, as conf/logger/mlflow.yaml says."""
     import os
 
     from modelyard.config import PROJECT_ROOT
+
+    return os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT}/mlflow.db")
+
+
+def _models(args: list[str]) -> None:
     from modelyard.errors import ConfigError
 
     usage = ("usage: modelyard models list [<name>] | promote <name> [key=value ...] "
@@ -75,7 +81,7 @@ def _models(args: list[str]) -> None:
         raise ConfigError(usage)
     if {"list": len(args) > 2, "rollback": len(args) != 2, "promote": len(args) < 2}[args[0]]:
         raise ConfigError(usage)
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT}/mlflow.db")
+    _use_project_tracking_store()
     from mlflow.exceptions import MlflowException
 
     try:
@@ -93,9 +99,6 @@ def _models(args: list[str]) -> None:
 
 
 def _predict(args: list[str]) -> None:
-    import os
-
-    from modelyard.config import PROJECT_ROOT
     from modelyard.errors import ConfigError
 
     parser = argparse.ArgumentParser(prog="modelyard predict", add_help=False)
@@ -106,7 +109,7 @@ def _predict(args: list[str]) -> None:
         options = parser.parse_args(args)
     except SystemExit:
         raise ConfigError("usage: modelyard predict <name> <file> [--alias champion]") from None
-    os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT}/mlflow.db")
+    _use_project_tracking_store()
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -122,15 +125,13 @@ def _predict(args: list[str]) -> None:
 
 
 def _list_models(name: str | None) -> None:
-    import os
-
     from rich.console import Console
     from rich.table import Table
 
     from modelyard.registry import list_versions
 
     rows = list_versions(name)
-    table = Table(title=f"registered models ({os.environ['MLFLOW_TRACKING_URI']})")
+    table = Table(title=f"registered models ({_use_project_tracking_store()})")
     for column in ("model", "version", "aliases", "metrics", "data", "git"):
         table.add_column(column)
     for row in rows:

@@ -3,6 +3,7 @@ MLflow queries. Real data is prepared once per session into a temporary director
 
 from __future__ import annotations
 
+import itertools
 import os
 import socket
 import subprocess
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
+
+from services import Postgres, background, postgres_bindir
 
 BIN = Path(sys.executable).parent
 MODELYARD = str(BIN / "modelyard")
@@ -71,3 +74,36 @@ def all_runs(tracking: dict[str, str]) -> list:
     if not experiments:
         return []
     return client.search_runs([e.experiment_id for e in experiments])
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Postgres:
+    bindir = postgres_bindir()
+    if bindir is None:
+        pytest.skip("PostgreSQL is not installed here (.ci/run installs it: apt-get install "
+                    "postgresql)")
+    cluster = Postgres(bindir, free_port())
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+_database_numbers = itertools.count()
+
+
+@pytest.fixture()
+def postgres_url(postgres: Postgres) -> str:
+    """A new, empty database of its own; the URL carries a user and password."""
+    return postgres.new_database(f"test_{os.getpid()}_{next(_database_numbers)}")
+
+
+@pytest.fixture()
+def team_server(postgres_url: str, tmp_path: Path) -> str:
+    """`modelyard server` on loopback: PostgreSQL backend store, local artifact root."""
+    port = free_port()
+    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
+           "MLFLOW_BACKEND_STORE_URI": postgres_url}
+    command = [MODELYARD, "server", f"port={port}",
+               f"artifacts_destination={tmp_path}/server-artifacts"]
+    with background(command, env, f"http://127.0.0.1:{port}/health"):
+        yield f"http://127.0.0.1:{port}"

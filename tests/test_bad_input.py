@@ -135,7 +135,7 @@ def test_unusable_tracking_store(train, uri: str, fragment: str) -> None:
                    env={"MLFLOW_TRACKING_URI": uri})
     assert_one_line_error(result, fragment)
     assert "secret" not in result.stderr
-    assert time.perf_counter() - start < 60  # seconds, not minutes of client retries
+    assert time.perf_counter() - start < 10  # seconds, not minutes of client retries
 
 
 def test_interrupted_training_is_not_left_running(data_dir: Path, tmp_path: Path, tracking) -> None:

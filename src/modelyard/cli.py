@@ -27,6 +27,7 @@ commands:
   models promote <name> [key=value ...]                 gate challenger vs champion (exit 0 / 3)
   models rollback <name>                                give champion back to the one it replaced
   predict <name> <file> [--alias A]                     score a CSV, image/.npy or .txt offline
+  server [key=value ...]                                team MLflow server (conf/server.yaml)
 
 tasks: market_regressor, mnist_cnn, sentiment_lstm
 `modelyard train --help` shows the config groups and their options (Hydra).
@@ -37,7 +38,12 @@ def _run_hydra_app(command: str, args: list[str]) -> None:
     from modelyard.config import check_overrides
 
     if not HYDRA_FLAGS.intersection(args):
-        check_overrides(command, args)  # one-line errors before torch is even imported
+        # one-line errors before torch is even imported: config mistakes, a dead server
+        cfg = check_overrides(command, args)
+        if cfg.get("logger"):
+            from modelyard.uris import check_reachable
+
+            check_reachable(cfg.logger.tracking_uri)
     if command == "train":
         from modelyard.train import main as app
     else:
@@ -64,12 +70,24 @@ def _prepare(args: list[str]) -> None:
 
 
 def _use_project_tracking_store() -> str:
-    """MLFLOW_TRACKING_URI, else the project's SQLite store, as conf/logger/mlflow.yaml says."""
+    """MLFLOW_TRACKING_URI, else the project's SQLite store, as conf/logger/mlflow.yaml says.
+
+    A server that does not answer fails here in seconds, not after the client's retries."""
     import os
 
     from modelyard.config import PROJECT_ROOT
+    from modelyard.uris import check_reachable, without_credentials
 
-    return os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT}/mlflow.db")
+    uri = os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT}/mlflow.db")
+    check_reachable(uri)
+    return without_credentials(uri)
+
+
+def _server(args: list[str]) -> None:
+    from modelyard.config import check_overrides
+    from modelyard.server import serve
+
+    serve(check_overrides("server", args))
 
 
 def _models(args: list[str]) -> None:
@@ -177,6 +195,8 @@ def main(argv: list[str] | None = None) -> None:
             _models(rest)
         elif known.command == "predict":
             _predict(rest)
+        elif known.command == "server":
+            _server(rest)
         elif known.command in ("train", "evaluate"):
             _run_hydra_app(known.command, rest)
         else:

@@ -6,6 +6,11 @@ decides. Every decision is written as tags on the versions involved."""
 from __future__ import annotations
 
 import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -68,9 +73,47 @@ def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, rol
                                       model_type=wrapper.model_type)
 
 
+LOCK_SUFFIX = ".promotion-lock"
+LOCK_WAIT_S = 600
+
+
+@contextmanager
+def promotion_lock(client: MlflowClient, name: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
+    """One promotion per model at a time, across processes and machines.
+
+    Creating a registered model is atomic in every MLflow store (a unique name in the
+    database), so the lock is a registered model `<name>.promotion-lock` that exists while a
+    promotion runs; a second `promote` waits for it, then sees the outcome of the first.
+    """
+    lock, deadline = f"{name}{LOCK_SUFFIX}", time.monotonic() + wait_s
+    holder = f"{socket.gethostname()}:{os.getpid()} since {_now()}"
+    while True:
+        try:
+            client.create_registered_model(lock, description=f"held by {holder}")
+            break
+        except MlflowException as err:
+            if err.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            if time.monotonic() > deadline:
+                raise ModelyardError(
+                    f"another promotion of {name} holds the lock ({lock}); if none is running, "
+                    f"delete that registered model and retry"
+                ) from None
+            time.sleep(0.5)
+    try:
+        yield
+    finally:
+        client.delete_registered_model(lock)
+
+
 def promote(name: str, overrides: list[str] | None = None) -> Decision:
-    """Gate the challenger; `overrides` adjust the composed config (e.g. the policy)."""
+    """Gate the challenger under the model's promotion lock; `overrides` adjust the config."""
     client = MlflowClient()
+    with promotion_lock(client, name):
+        return _promote_locked(client, name, overrides)
+
+
+def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None) -> Decision:
     challenger_alias = "challenger"
     challenger = _alias(client, name, challenger_alias)
     if challenger is None:
@@ -144,14 +187,15 @@ def _record(client: MlflowClient, decision: Decision, policy: DictConfig, data_s
 def rollback(name: str, champion_alias: str = "champion") -> tuple[str, str]:
     """Give the champion alias back to the version it replaced; return (from, to)."""
     client = MlflowClient()
-    champion = _alias(client, name, champion_alias)
-    if champion is None:
-        raise ModelyardError(f"{name} has no champion to roll back")
-    previous = champion.tags.get("promotion.previous_champion")
-    if not previous:
-        raise ModelyardError(f"{name} v{champion.version} replaced no earlier champion")
-    now = _now()
-    client.set_registered_model_alias(name, champion_alias, previous)
-    client.set_model_version_tag(name, champion.version, "rollback.demoted_at", now)
-    client.set_model_version_tag(name, previous, "rollback.restored_at", now)
-    return str(champion.version), previous
+    with promotion_lock(client, name):
+        champion = _alias(client, name, champion_alias)
+        if champion is None:
+            raise ModelyardError(f"{name} has no champion to roll back")
+        previous = champion.tags.get("promotion.previous_champion")
+        if not previous:
+            raise ModelyardError(f"{name} v{champion.version} replaced no earlier champion")
+        now = _now()
+        client.set_registered_model_alias(name, champion_alias, previous)
+        client.set_model_version_tag(name, champion.version, "rollback.demoted_at", now)
+        client.set_model_version_tag(name, previous, "rollback.restored_at", now)
+        return str(champion.version), previous

@@ -13,9 +13,10 @@ import mlflow
 from hydra.utils import get_class
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import modelyard
+from modelyard.tracking import resolved_yaml
 
 MAX_TAG_CHARS = 5000  # MLflow's limit for a model version tag value
 # What a served model imports; exact versions keep log_model fast (no inference of them).
@@ -33,7 +34,7 @@ def weights_sha256(model: L.LightningModule) -> str:
 
 def version_tags(cfg: DictConfig, run_tags: dict[str, str], metrics: dict[str, float],
                  run_id: str, weights: str) -> dict[str, str]:
-    resolved = OmegaConf.to_yaml(cfg, resolve=True)
+    resolved = resolved_yaml(cfg)
     tags = {
         "source_run": run_id,
         "weights_sha256": weights,

@@ -25,8 +25,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from modelyard.config import PROJECT_ROOT
 from modelyard.errors import ModelyardError
-
-SERVER_TIMEOUT_S = 5
+from modelyard.uris import check_reachable, without_credentials
 
 
 def git_state(root: Path = PROJECT_ROOT) -> dict[str, str]:
@@ -72,7 +71,7 @@ def lineage_tags(cfg: DictConfig, data_manifest_sha256: str | None) -> dict[str,
         "torch.version": metadata.version("torch"),
         "lightning.version": metadata.version("lightning"),
         "modelyard.task": str(cfg.task),
-        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": without_credentials(shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]])),
     }
 
 
@@ -90,7 +89,12 @@ def flat_params(cfg: DictConfig) -> dict[str, Any]:
             flat[prefix] = node
 
     walk("", container)
-    return flat
+    return {k: without_credentials(v) if isinstance(v, str) else v for k, v in flat.items()}
+
+
+def resolved_yaml(cfg: DictConfig) -> str:
+    """The resolved config as YAML, with credentials removed from any URI in it."""
+    return without_credentials(OmegaConf.to_yaml(cfg, resolve=True))
 
 
 class TrackedRun:
@@ -127,31 +131,6 @@ class TrackedRun:
             self.logger.experiment.log_artifact(self.run_id, str(path), artifact_dir)
 
 
-def check_reachable(tracking_uri: str) -> None:
-    """Fail in seconds, not after minutes of client retries, when a server does not answer."""
-    if not tracking_uri.startswith(("http://", "https://")):
-        return
-    import requests
-
-    try:
-        requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S)
-    except requests.RequestException as err:
-        raise ModelyardError(
-            f"MLflow tracking server {without_credentials(tracking_uri)} is unreachable "
-            f"({type(err).__name__}); start it or set MLFLOW_TRACKING_URI"
-        ) from None
-
-
-def without_credentials(uri: str) -> str:
-    """The URI with any user:password@ removed, safe to print or record."""
-    from urllib.parse import urlsplit, urlunsplit
-
-    parts = urlsplit(uri)
-    if "@" not in parts.netloc:
-        return uri
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
-
-
 def _start(logger: MLFlowLogger, tracking_uri: str) -> str:
     """Create the run (Lightning does it lazily), turning store errors into one line."""
     from mlflow.exceptions import MlflowException
@@ -180,7 +159,7 @@ def tracked_run(
     client = logger.experiment
     logger.log_hyperparams(flat_params(cfg))
     client.log_batch(run.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-    client.log_text(run.run_id, OmegaConf.to_yaml(cfg, resolve=True), "config.yaml")
+    client.log_text(run.run_id, resolved_yaml(cfg), "config.yaml")
     try:
         yield run
     except KeyboardInterrupt:

@@ -1,0 +1,31 @@
+"""Tracking URIs: keep credentials out of anything printed or recorded, and fail fast on a
+server that does not answer. Light on imports: the CLI checks before torch loads."""
+
+from __future__ import annotations
+
+import re
+
+from modelyard.errors import ModelyardError
+
+SERVER_TIMEOUT_S = 5
+CREDENTIALS = re.compile(r"(?<=://)[^/\s@]+@")  # user:password@ right after a URI scheme
+
+
+def check_reachable(tracking_uri: str) -> None:
+    """Fail in seconds, not after minutes of client retries, when a server does not answer."""
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    try:
+        requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S)
+    except requests.RequestException as err:
+        raise ModelyardError(
+            f"MLflow tracking server {without_credentials(tracking_uri)} is unreachable "
+            f"({type(err).__name__}); start it or set MLFLOW_TRACKING_URI"
+        ) from None
+
+
+def without_credentials(text: str) -> str:
+    """`text` with the user:password@ of every URI in it removed, safe to print or record."""
+    return CREDENTIALS.sub("", text)

@@ -14,6 +14,7 @@ from modelyard import __version__
 from modelyard.cli_errors import exit_on_user_error
 
 PROMOTION_REJECTED_EXIT = 3
+NOT_REPRODUCED_EXIT = 4
 HYDRA_FLAGS = {"-m", "--multirun", "-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info",
                "-p", "--package", "--resolve", "-sc", "--shell-completion"}
 USAGE = """\
@@ -26,6 +27,7 @@ commands:
   models list [<name>]                                  registered versions, aliases, metrics
   models promote <name> [key=value ...]                 gate challenger vs champion (exit 0 / 3)
   models rollback <name>                                give champion back to the one it replaced
+  models reproduce <name>/<version> [--tolerance T]     retrain from its lineage, diff (exit 0 / 4)
   predict <name> <file> [--alias A]                     score a CSV, image/.npy or .txt offline
   server [key=value ...]                                team MLflow server (conf/server.yaml)
 
@@ -94,10 +96,10 @@ def _models(args: list[str]) -> None:
     from modelyard.errors import ConfigError
 
     usage = ("usage: modelyard models list [<name>] | promote <name> [key=value ...] "
-             "| rollback <name>")
-    if not args or args[0] not in ("list", "promote", "rollback"):
-        raise ConfigError(usage)
-    if {"list": len(args) > 2, "rollback": len(args) != 2, "promote": len(args) < 2}[args[0]]:
+             "| rollback <name> | reproduce <name>/<version> [--tolerance T]")
+    arity = {"list": lambda n: n <= 2, "promote": lambda n: n >= 2,
+             "rollback": lambda n: n == 2, "reproduce": lambda n: n in (2, 4)}
+    if not args or args[0] not in arity or not arity[args[0]](len(args)):
         raise ConfigError(usage)
     _use_project_tracking_store()
     from mlflow.exceptions import MlflowException
@@ -107,6 +109,8 @@ def _models(args: list[str]) -> None:
             _list_models(args[1] if len(args) == 2 else None)
         elif args[0] == "promote":
             _promote(args[1], args[2:])
+        elif args[0] == "reproduce":
+            _reproduce(args[1], args[2:], usage)
         else:
             from modelyard.promotion import rollback
 
@@ -114,6 +118,37 @@ def _models(args: list[str]) -> None:
             print(f"{args[1]}: champion v{demoted} -> v{restored} (rolled back)")
     except MlflowException as err:
         raise ConfigError(str(err).splitlines()[0]) from None
+
+
+def _reproduce(ref: str, options: list[str], usage: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from modelyard.errors import ConfigError
+    from modelyard.reproduce import reproduce
+
+    try:
+        tolerance = float(options[1]) if options and options[0] == "--tolerance" else 1e-6
+    except ValueError:
+        raise ConfigError(usage) from None
+    if options and options[0] != "--tolerance":
+        raise ConfigError(usage)
+    result = reproduce(ref)
+    table = Table(title=f"{result.name} v{result.version}: reproduction")
+    for column in ("", "original", "reproduced", "|difference|"):
+        table.add_column(column)
+    for tag, original, again in result.lineage:
+        table.add_row(tag, original[:16], again[:16], "same" if original == again else "DIFFERENT")
+    for metric, original, again in result.metrics:
+        table.add_row(metric, f"{original:.8g}", f"{again:.8g}", f"{abs(original - again):.2g}")
+    Console(width=160).print(table)
+    if result.config_differences:
+        print(f"config differs in: {', '.join(result.config_differences)}")
+    verdict = result.matches(tolerance)
+    print(f"{'reproduced' if verdict else 'NOT reproduced'}: largest metric difference "
+          f"{result.max_abs_diff:.3g} (tolerance {tolerance:g})")
+    if not verdict:
+        sys.exit(NOT_REPRODUCED_EXIT)
 
 
 def _predict(args: list[str]) -> None:

@@ -73,6 +73,7 @@ def find_version(client: MlflowClient, ref: str) -> ModelVersion:
 def train_overrides(command: str) -> list[str]:
     """The overrides of the recorded `modelyard train ...` command line."""
     words = shlex.split(command)
+    words = [*words[0].split(), *words[1:]] if words else []  # argv[0] is "modelyard train"
     if "train" not in words:
         raise ModelyardError(f"the source run was not made by `modelyard train`: {command}")
     args = words[words.index("train") + 1:]
@@ -117,7 +118,17 @@ def checkout_project_data(worktree: Path, data_path: str, original_root: str) ->
 
 
 def _comparable(params: dict[str, str]) -> dict[str, str]:
-    return {k: v for k, v in params.items() if not k.startswith(PLACE_KEYS)}
+    """Params with this run's own directories spelled as placeholders, places left out."""
+    named = ("output_dir", "data_dir", "root_dir")
+    places = sorted(((params[f"paths.{d}"], f"<{d}>") for d in named if params.get(f"paths.{d}")),
+                    key=lambda place: -len(place[0]))  # longest first: output_dir is in root_dir
+
+    def spelled(value: str) -> str:
+        for path, placeholder in places:
+            value = value.replace(path, placeholder)
+        return value
+
+    return {k: spelled(v) for k, v in params.items() if not k.startswith(PLACE_KEYS)}
 
 
 def retrain(source: Run, sha: str, workdir: Path) -> Run:

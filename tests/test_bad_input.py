@@ -169,3 +169,5 @@ def test_registry_commands_on_missing_things(tracking, tmp_path: Path) -> None:
     assert_one_line_error(run_cli("models", "promote", "nope", env=tracking), "nope")
     assert_one_line_error(run_cli("models", "rollback", "nope", env=tracking), "nope")
     assert_one_line_error(run_cli("models", "frobnicate", env=tracking), "usage")
+    assert_one_line_error(run_cli("models", "reproduce", "nope/1", env=tracking), "nope/1")
+    assert_one_line_error(run_cli("models", "reproduce", "nope", env=tracking), "<name>/<version>")

@@ -27,19 +27,54 @@ def test_every_experiment_composes_with_every_trainer(experiment: str, trainer: 
     assert cfg.callbacks.model_checkpoint.monitor == cfg.monitor.metric
 
 
-def test_gpu_trainer_asks_for_one_gpu_with_bf16() -> None:
-    cfg = check_overrides("train", ["experiment=mnist_cnn", "trainer=gpu"])
-    trainer = OmegaConf.to_container(cfg.trainer)
-    assert trainer["accelerator"] == "gpu"
-    assert trainer["devices"] == 1
-    assert trainer["precision"] == "bf16-mixed"
-    # Lightning accepts these arguments: the Trainer signature has each key.
-    import inspect
-
+@pytest.mark.parametrize(
+    ("trainer", "env", "expected"),
+    [
+        ("gpu", {}, {"accelerator": "gpu", "devices": 1, "precision": "bf16-mixed"}),
+        ("ddp", {}, {"accelerator": "gpu", "devices": -1, "precision": "bf16-mixed"}),
+        ("multinode", {"SLURM_NNODES": "4", "SLURM_NTASKS_PER_NODE": "8"},
+         {"accelerator": "gpu", "num_nodes": 4, "devices": 8}),
+        ("multinode", {"WORLD_SIZE": "16", "LOCAL_WORLD_SIZE": "8", "SLURM_NNODES": "9"},
+         {"num_nodes": 2, "devices": 8}),  # torchrun's view wins inside an allocation
+        ("ddp_cpu", {}, {"accelerator": "cpu", "devices": 2}),
+    ],
+)
+def test_distributed_and_gpu_trainers_are_valid_lightning_trainers(
+    trainer: str, env: dict[str, str], expected: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No GPU here: compose, then build the same Trainer on the CPU to prove Lightning takes
+    every key, the strategy object and the precision plugin."""
+    from hydra.utils import instantiate
     from lightning.pytorch import Trainer
+    from lightning.pytorch.strategies import DDPStrategy
 
-    accepted = set(inspect.signature(Trainer.__init__).parameters)
-    assert set(trainer) - {"_target_"} <= accepted
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    cfg = check_overrides("train", ["experiment=mnist_cnn", f"trainer={trainer}",
+                                    "paths.output_dir=/tmp/unused"])
+    resolved = OmegaConf.to_container(cfg.trainer, resolve=True)
+    assert expected.items() <= resolved.items()
+    if trainer != "gpu":
+        backend = "gloo" if trainer == "ddp_cpu" else "nccl"
+        assert resolved["strategy"]["process_group_backend"] == backend
+    on_cpu = instantiate(cfg.trainer, accelerator="cpu", devices=1, num_nodes=1, logger=False,
+                         enable_progress_bar=False)
+    assert isinstance(on_cpu, Trainer)
+    assert isinstance(on_cpu.strategy, DDPStrategy) == (trainer != "gpu")
+    if "precision" in resolved:
+        assert on_cpu.precision == resolved["precision"]
+
+
+def test_slurm_launcher_composes_with_the_multinode_trainer() -> None:
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        cfg = compose("train", ["experiment=mnist_cnn", "trainer=multinode",
+                                "hydra/launcher=slurm"], return_hydra_config=True)
+    launcher = OmegaConf.to_container(cfg.hydra.launcher, resolve=False)
+    assert launcher["_target_"].endswith("submitit_launcher.SlurmLauncher")
+    assert cfg.hydra.launcher.gpus_per_node == cfg.hydra.launcher.tasks_per_node
+    assert cfg.hydra.launcher.signal_delay_s > 0  # time to checkpoint before the limit
 
 
 def test_debug_fast_limits_every_loop() -> None:

@@ -20,11 +20,12 @@ def datamodule(cfg: DictConfig) -> SplitDataModule:
     return module
 
 
-def logger(cfg: DictConfig) -> MLFlowLogger | None:
+def logger(cfg: DictConfig, run_id: str | None = None) -> MLFlowLogger | None:
+    """The configured logger; `run_id` continues an existing MLflow run (resume)."""
     if not cfg.get("logger"):
         return None
     try:
-        return instantiate(cfg.logger)
+        return instantiate(cfg.logger, **({"run_id": run_id} if run_id else {}))
     except InstantiationException as err:
         cause = err.__cause__ or err
         uri = tracking.without_credentials(cfg.logger.tracking_uri)

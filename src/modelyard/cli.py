@@ -46,12 +46,34 @@ def _run_hydra_app(command: str, args: list[str]) -> None:
             from modelyard.uris import check_reachable
 
             check_reachable(cfg.logger.tracking_uri)
+        if command == "train" and cfg.get("resume"):
+            args = [*args, *_resume_overrides(cfg)]
     if command == "train":
         from modelyard.train import main as app
     else:
         from modelyard.evaluate import main as app
+    # Lightning's DDP launcher starts ranks 1..n-1 as `python -m <__main__.__spec__.name>` with
+    # our argv: name the Hydra app's module, which runs as a script, instead of this CLI.
+    import importlib.util
+
+    import __main__
+
+    __main__.__spec__ = importlib.util.find_spec(f"modelyard.{command}")
     sys.argv = [f"modelyard {command}", *args]
     app()
+
+
+def _resume_overrides(cfg) -> list[str]:
+    """resume=true: carry on from the newest last.ckpt of the task, in that job's directory."""
+    from modelyard.errors import ConfigError
+
+    root = Path(cfg.paths.output_root) / cfg.task
+    found = sorted(root.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise ConfigError(f"resume=true: no */checkpoints/last.ckpt under {root} to resume from")
+    last = found[-1]
+    print(f"resuming from {last}", file=sys.stderr)
+    return [f"hydra.run.dir={last.parents[1]}", f"ckpt_path={last}"]
 
 
 def _prepare(args: list[str]) -> None:

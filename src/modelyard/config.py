@@ -28,6 +28,19 @@ def local_artifact_root(tracking_uri: str, experiment: str) -> str | None:
     return (db_path.parent / "mlartifacts" / experiment).as_uri()
 
 
+def launcher_env(key: str) -> int | str:
+    """Nodes / processes per node as the launcher set them: torchrun, else SLURM, else one."""
+    env = os.environ
+    if key == "num_nodes":
+        if "LOCAL_WORLD_SIZE" in env and "WORLD_SIZE" in env:
+            return int(env["WORLD_SIZE"]) // int(env["LOCAL_WORLD_SIZE"])
+        return int(env.get("SLURM_NNODES", 1))
+    if key == "devices":
+        per_node = env.get("LOCAL_WORLD_SIZE") or env.get("SLURM_NTASKS_PER_NODE")
+        return int(per_node) if per_node else "auto"
+    raise ValueError(f"launcher_env: unknown key {key!r} (num_nodes or devices)")
+
+
 # use_cache: one value per config, so every reference to it within a run agrees.
 OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
 OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
@@ -35,6 +48,7 @@ OmegaConf.register_new_resolver(
     "unique_suffix", lambda: secrets.token_hex(3), use_cache=True, replace=True
 )
 OmegaConf.register_new_resolver("local_artifact_root", local_artifact_root, replace=True)
+OmegaConf.register_new_resolver("launcher_env", launcher_env, replace=True)
 
 
 def config_groups() -> set[str]:

@@ -60,3 +60,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         evaluate(cfg)
+
+
+if __name__ == "__main__":  # how Lightning's DDP launcher starts ranks 1..n-1 (see cli.py)
+    main()

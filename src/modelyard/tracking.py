@@ -19,6 +19,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import yaml
 from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
 from mlflow.entities import RunTag
 from omegaconf import DictConfig, OmegaConf
@@ -146,20 +147,54 @@ def _start(logger: MLFlowLogger, tracking_uri: str) -> str:
         ) from None
 
 
+class ResumableMLFlowLogger(MLFlowLogger):
+    """Lightning's MLflow logger that, continuing a run after a crash, never logs a metric step
+    twice: the steps between the last checkpoint and the crash are replayed by the resumed job,
+    and the points already recorded for them are kept instead of duplicated."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._recorded: set[tuple[str, int]] = set()
+
+    def remember_recorded_steps(self) -> None:
+        client, run_id = self.experiment, self.run_id
+        for key in client.get_run(run_id).data.metrics:
+            self._recorded.update((key, m.step) for m in client.get_metric_history(run_id, key))
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        fresh = {k: v for k, v in metrics.items() if (k, step or 0) not in self._recorded}
+        if fresh:
+            super().log_metrics(fresh, step)
+
+
 @contextmanager
 def tracked_run(
-    logger: MLFlowLogger | None, cfg: DictConfig, tags: Mapping[str, str], output_dir: Path
+    logger: MLFlowLogger | None, cfg: DictConfig, tags: Mapping[str, str], output_dir: Path,
+    resumed: bool = False,
 ) -> Iterator[TrackedRun]:
-    """Start the run with params, tags and config.yaml; end it FINISHED, FAILED or KILLED."""
+    """Start the run with params, tags and config.yaml; end it FINISHED, FAILED or KILLED.
+
+    `resumed`: the logger continues a run a crashed job left; params it already has stay as
+    they were (MLflow forbids changing them), and the config goes to config.resumed.yaml.
+    """
     run = TrackedRun(logger, output_dir)
     if logger is None:
         yield run
         return
     _start(logger, cfg.logger.tracking_uri)
     client = logger.experiment
-    logger.log_hyperparams(flat_params(cfg))
+    params = flat_params(cfg)
+    if resumed:
+        client.update_run(run.run_id, status="RUNNING")
+        recorded = client.get_run(run.run_id).data.params
+        params = {k: v for k, v in params.items() if k not in recorded}
+        if isinstance(logger, ResumableMLFlowLogger):
+            logger.remember_recorded_steps()
+    logger.log_hyperparams(params)
     client.log_batch(run.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-    client.log_text(run.run_id, resolved_yaml(cfg), "config.yaml")
+    client.log_text(run.run_id, resolved_yaml(cfg),
+                    "config.resumed.yaml" if resumed else "config.yaml")
     try:
         yield run
     except KeyboardInterrupt:

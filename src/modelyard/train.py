@@ -6,32 +6,55 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from modelyard import build, plots, registry, report, tracking
-from modelyard.callbacks import EpochHistory
+from modelyard.callbacks import RUN_ID_KEY, EpochHistory
 from modelyard.cli_errors import exit_on_user_error
 from modelyard.config import CONF_DIR
+from modelyard.errors import DataError
+
+
+def run_id_in_checkpoint(path: str | None) -> str | None:
+    """The MLflow run a checkpoint was written for (None: untracked, or no checkpoint)."""
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises many kinds for a file that is not a checkpoint
+        raise DataError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+    return checkpoint.get(RUN_ID_KEY) if isinstance(checkpoint, dict) else None
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit and test on every rank; only rank 0 records, writes outputs and registers."""
     L.seed_everything(cfg.seed, workers=True)
     output_dir = Path(HydraConfig.get().runtime.output_dir)
+    resumed_run = run_id_in_checkpoint(cfg.ckpt_path) if cfg.get("logger") else None
     datamodule = build.datamodule(cfg)
     fitted = datamodule.fitted_inputs()
     model = instantiate(cfg.model, _convert_="all")(**fitted)
     callbacks = build.callbacks(cfg)
-    logger = build.logger(cfg)
+    logger = build.logger(cfg, run_id=resumed_run)
     trainer = build.trainer(cfg, logger, callbacks)
+    chief = trainer.is_global_zero
     tags = tracking.lineage_tags(cfg, datamodule.manifest_sha256)
+    if resumed_run:
+        tags["resumed_from"] = str(Path(cfg.ckpt_path).resolve())
 
     version = None
-    with tracking.tracked_run(logger, cfg, tags, output_dir) as run:
+    with tracking.tracked_run(logger if chief else None, cfg, tags, output_dir,
+                              resumed=resumed_run is not None) as run:
         run.log_json(fitted, "preprocessing.json")  # standardiser, pixel stats, vocabulary
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
         metrics = trainer.test(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
+        if not chief:
+            return metrics
         baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}
         run.log_metrics(baseline)
         metrics = {**metrics, **baseline}
@@ -42,7 +65,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         run.log_figures(model.test_figures())
         best_checkpoint = trainer.checkpoint_callback.best_model_path
         run.log_artifact(best_checkpoint, "checkpoints")
-        if logger:
+        if run.run_id:
             version = registry.log_and_register(
                 cfg, run.run_id, model, best_checkpoint, datamodule, tags, metrics
             )
@@ -62,3 +85,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def main(cfg: DictConfig) -> None:
     with exit_on_user_error():
         train(cfg)
+
+
+if __name__ == "__main__":  # how Lightning's DDP launcher starts ranks 1..n-1 (see cli.py)
+    main()

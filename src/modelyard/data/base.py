@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+from lightning.pytorch.overrides.distributed import UnrepeatedDistributedSampler
+from torch import distributed as dist
 from torch.utils.data import DataLoader, Dataset
 
 from modelyard.data import manifest
@@ -61,10 +63,16 @@ class SplitDataModule(L.LightningDataModule, ABC):
         return file
 
     def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        dataset, sampler = self.datasets[split], None
+        if not shuffle and dist.is_available() and dist.is_initialized():
+            # Lightning's DistributedSampler pads the split so every rank gets equal batches,
+            # which would count some val/test samples twice; this one splits them exactly.
+            sampler = UnrepeatedDistributedSampler(dataset, shuffle=False)
         return DataLoader(
-            self.datasets[split],
+            dataset,
             batch_size=self.batch_size,
             shuffle=shuffle,
+            sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
             collate_fn=self.collate_fn,

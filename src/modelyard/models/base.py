@@ -56,12 +56,14 @@ class SupervisedModule(L.LightningModule, ABC):
         self.test_actual.update(target.float())
         self.test_predicted.update(self.predict_from_scores(scores).float())
 
+    def on_test_epoch_end(self) -> None:
+        # Gathered here, while every rank is still in the test loop: gathering is collective.
+        self.test_pairs = {"actual": self.test_actual.compute().cpu().tolist(),
+                           "predicted": self.test_predicted.compute().cpu().tolist()}
+
     def test_table(self) -> dict[str, list[float]]:
-        """The last test run's pairs as columns `actual` and `predicted`."""
-        return {
-            "actual": self.test_actual.compute().cpu().tolist(),
-            "predicted": self.test_predicted.compute().cpu().tolist(),
-        }
+        """The last test run's pairs (from every rank) as columns `actual` and `predicted`."""
+        return self.test_pairs
 
     def test_figures(self) -> dict[str, Figure]:
         """Figures describing the last test run, by file name."""
@@ -122,9 +124,13 @@ class ClassifierModule(SupervisedModule, ABC):
         super().on_test_batch(scores, target)
         self.test_confusion.update(scores, target)
 
+    def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
+        self.test_confusion_matrix = self.test_confusion.compute().cpu().numpy()
+
     def test_table(self) -> dict[str, list[int]]:
         return {column: [int(v) for v in values] for column, values in super().test_table().items()}
 
     def test_figures(self) -> dict[str, Figure]:
-        matrix = self.test_confusion.compute().cpu().numpy()
-        return {"confusion_matrix.png": plots.confusion_matrix(matrix, self.class_names)}
+        return {"confusion_matrix.png": plots.confusion_matrix(self.test_confusion_matrix,
+                                                              self.class_names)}

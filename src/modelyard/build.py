@@ -5,7 +5,9 @@ from __future__ import annotations
 import lightning as L
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from lightning.pytorch.loggers import MLFlowLogger
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.loggers.logger import DummyLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from modelyard import tracking
@@ -20,10 +22,16 @@ def datamodule(cfg: DictConfig) -> SplitDataModule:
     return module
 
 
-def logger(cfg: DictConfig, run_id: str | None = None) -> MLFlowLogger | None:
-    """The configured logger; `run_id` continues an existing MLflow run (resume)."""
+def logger(cfg: DictConfig, run_id: str | None = None) -> Logger | None:
+    """The configured logger; `run_id` continues an existing MLflow run (resume).
+
+    Ranks other than 0 get an inert logger: they never write, and not even opening the store
+    keeps two processes from initialising a fresh database at once (torchrun starts all).
+    """
     if not cfg.get("logger"):
         return None
+    if rank_zero_only.rank != 0:
+        return DummyLogger()
     try:
         return instantiate(cfg.logger, **({"run_id": run_id} if run_id else {}))
     except InstantiationException as err:
@@ -39,6 +47,7 @@ def callbacks(cfg: DictConfig) -> list[L.Callback]:
 
 
 def trainer(
-    cfg: DictConfig, logger: MLFlowLogger | None, callbacks: list[L.Callback]
+    cfg: DictConfig, logger: Logger | None, callbacks: list[L.Callback]
 ) -> L.Trainer:
-    return instantiate(cfg.trainer, logger=logger or False, callbacks=callbacks)
+    # objects go to the partial, not through Hydra, which would try to read them as config
+    return instantiate(cfg.trainer, _partial_=True)(logger=logger or False, callbacks=callbacks)

@@ -9,7 +9,7 @@ export DVC_NO_ANALYTICS := 1
 # dvc.yaml stages call `modelyard`: the venv's bin comes first on PATH
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: setup data run pipeline test test-slow lint clean
+.PHONY: setup data run pipeline test test-slow lint clean server
 
 setup: $(STAMP)
 
@@ -44,6 +44,10 @@ test: setup
 
 test-slow: setup
 	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+
+# Team mode: the MLflow server (conf/server.yaml; MLFLOW_BACKEND_STORE_URI=postgresql://...)
+server: setup
+	modelyard server $(ARGS)
 
 lint: setup
 	$(BIN)/ruff check src tests

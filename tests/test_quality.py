@@ -1,31 +1,49 @@
 """The default experiments, at full length, meet the quality the project promises.
 
-Slow (a few minutes on 2 cores): run with `make test-slow`; CI runs it on every change.
+The figures are the DVC pipeline's own (`metrics/<task>.json`, written by `evaluate@<task>`
+from the full trainings `dvc repro` ran), so the bars hold for what `make run` produces and
+CI trains each model once, not twice. Run `make run` before `make test-slow`; `.ci/run` does.
 """
 
 from __future__ import annotations
 
-import time
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from conftest import all_runs
+from modelyard.config import PROJECT_ROOT
+
+
+@pytest.fixture(scope="module")
+def pipeline_metrics() -> dict[str, dict[str, float]]:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:"
+           f"{os.environ['PATH']}"}
+    status = subprocess.run(["dvc", "status", "--json"], cwd=PROJECT_ROOT, env=env,
+                            capture_output=True, text=True)
+    assert status.returncode == 0, status.stderr[-2000:]
+    stale = json.loads(status.stdout or "{}")
+    assert not stale, f"the pipeline is not up to date (run `make run` first): {sorted(stale)}"
+    return {path.stem: json.loads(path.read_text())
+            for path in (PROJECT_ROOT / "metrics").glob("*.json")}
 
 
 @pytest.mark.slow
-@pytest.mark.timeout(1800)  # ~2.5 min alone; far longer when the machine is shared
-def test_default_trainings_meet_their_quality_bars(train, tracking) -> None:
-    seconds = {}
-    for task in ("market_regressor", "mnist_cnn", "sentiment_lstm"):
-        start = time.perf_counter()
-        result = train(f"experiment={task}", timeout=900)
-        seconds[task] = time.perf_counter() - start
-        assert result.returncode == 0, result.stderr[-3000:]
-    runs = {run.data.tags["modelyard.task"]: run.data.metrics for run in all_runs(tracking)}
-    print("training seconds:", {k: round(v) for k, v in seconds.items()})
-    print({task: {k: round(v, 4) for k, v in m.items() if "test" in k} for task, m in runs.items()})
-
-    market = runs["market_regressor"]
+def test_market_regressor_is_within_one_percent_of_least_squares(pipeline_metrics) -> None:
+    market = pipeline_metrics["market_regressor"]
     assert abs(market["test_mse"] / market["baseline_test_mse"] - 1) <= 0.01
-    assert runs["mnist_cnn"]["test_acc"] >= 0.975
-    assert runs["sentiment_lstm"]["test_acc"] >= 0.77
+
+
+@pytest.mark.slow
+def test_mnist_cnn_reaches_97_5_percent(pipeline_metrics) -> None:
+    assert pipeline_metrics["mnist_cnn"]["test_acc"] >= 0.975
+
+
+@pytest.mark.slow
+def test_sentiment_lstm_reaches_77_percent_and_the_tfidf_baseline(pipeline_metrics) -> None:
+    lstm = pipeline_metrics["sentiment_lstm"]
+    assert lstm["test_acc"] >= 0.77
+    assert lstm["test_acc"] >= lstm["baseline_test_acc"] - 0.005

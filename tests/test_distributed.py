@@ -33,7 +33,7 @@ def test_ddp_cpu_gives_one_run_one_checkpoint_and_synced_metrics(
     runs = all_runs(tracking)
     assert len(runs) == 1
     run = runs[0]
-    announced = set(re.findall(r"rank (\d)/2: MLflow run (\w+)", result.stdout))
+    announced = set(re.findall(r"rank (\d)/2: MLflow run ([0-9a-f]{32})", result.stdout))
     assert announced == {("0", run.info.run_id), ("1", run.info.run_id)}
     job_dirs = list((tmp_path / "outputs" / task).iterdir())
     assert len(job_dirs) == 1
@@ -69,5 +69,5 @@ def test_two_nodes_on_loopback_make_one_run(data_dir: Path, tmp_path: Path, trac
     assert [node.returncode for node in nodes] == [0, 0], outputs[0][-3000:] + outputs[1][-3000:]
     runs = all_runs(tracking)
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    announced = set(re.findall(r"rank (\d)/2: MLflow run (\w+)", "".join(outputs)))
+    announced = set(re.findall(r"rank (\d)/2: MLflow run ([0-9a-f]{32})", "".join(outputs)))
     assert announced == {("0", runs[0].info.run_id), ("1", runs[0].info.run_id)}

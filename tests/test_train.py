@@ -114,3 +114,12 @@ def test_user_data_with_own_column_names(data_dir: Path, tmp_path: Path, train, 
     [run] = all_runs(tracking)
     assert run.data.tags["data.manifest_sha256"].startswith("none")
     assert run.data.params["data.target"] == "size"
+
+
+def test_history_keeps_every_epoch_when_the_best_is_an_early_one(train, tmp_path: Path) -> None:
+    # "best" = highest train loss: epoch 1, so testing restores an early checkpoint
+    result = train("experiment=market_regressor", "debug=fast", "trainer.max_epochs=3",
+                   "monitor.mode=max", "logger=none")
+    assert result.returncode == 0, result.stderr[-2000:]
+    history = next((tmp_path / "outputs" / "market_regressor").glob("*/history.csv"))
+    assert [row.split(",")[0] for row in history.read_text().splitlines()[1:]] == ["1", "2", "3"]

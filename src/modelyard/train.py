@@ -31,6 +31,10 @@ def run_id_in_checkpoint(path: str | None) -> str | None:
     return checkpoint.get(RUN_ID_KEY) if isinstance(checkpoint, dict) else None
 
 
+def epoch_history(callbacks: list[L.Callback]) -> dict[str, list[float]]:
+    return next(c.history for c in callbacks if isinstance(c, EpochHistory))
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """Fit and test on every rank; only rank 0 records, writes outputs and registers."""
     L.seed_everything(cfg.seed, workers=True)
@@ -52,13 +56,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
                               resumed=resumed_run is not None) as run:
         run.log_json(fitted, "preprocessing.json")  # standardiser, pixel stats, vocabulary
         trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        # read before testing: restoring the best checkpoint rewinds the callbacks' state
+        history = {k: list(v) for k, v in epoch_history(callbacks).items()}
         metrics = trainer.test(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
         if not chief:
             return metrics
         baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}
         run.log_metrics(baseline)
         metrics = {**metrics, **baseline}
-        history = next(c.history for c in callbacks if isinstance(c, EpochHistory))
         epochs = min(map(len, history.values()), default=0)
         history = {name: values[:epochs] for name, values in sorted(history.items())}
         run.log_figures({"learning_curves.png": plots.learning_curves(history)})

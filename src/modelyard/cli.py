@@ -24,6 +24,7 @@ commands:
   prepare <market|digits|reviews|all> [key=value ...]   packaged raw data -> data/<name>/
   train experiment=<task> [key=value ...]               fit, test, record in MLflow
   evaluate experiment=<task> ckpt_path=<file> [...]     test a checkpoint
+  sweep experiment=<task> hparams_search=<name> [n_trials=N]   Optuna study, shared storage
   models list [<name>]                                  registered versions, aliases, metrics
   models promote <name> [key=value ...]                 gate challenger vs champion (exit 0 / 3)
   models rollback <name>                                give champion back to the one it replaced
@@ -50,6 +51,8 @@ def _run_hydra_app(command: str, args: list[str]) -> None:
             args = [*args, *_resume_overrides(cfg)]
     if command == "train":
         from modelyard.train import main as app
+    elif command == "sweep":
+        from modelyard.sweep import main as app
     else:
         from modelyard.evaluate import main as app
     # Lightning's DDP launcher starts ranks 1..n-1 as `python -m <__main__.__spec__.name>` with
@@ -254,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
             _predict(rest)
         elif known.command == "server":
             _server(rest)
-        elif known.command in ("train", "evaluate"):
+        elif known.command in ("train", "evaluate", "sweep"):
             _run_hydra_app(known.command, rest)
         else:
             from modelyard.errors import ConfigError

@@ -7,7 +7,6 @@ from pathlib import Path
 import hydra
 import lightning as L
 import torch
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
@@ -35,15 +34,18 @@ def epoch_history(callbacks: list[L.Callback]) -> dict[str, list[float]]:
     return next(c.history for c in callbacks if isinstance(c, EpochHistory))
 
 
-def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit and test on every rank; only rank 0 records, writes outputs and registers."""
+def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> dict[str, float]:
+    """Fit and test on every rank; only rank 0 records, writes outputs and registers.
+
+    `extra_callbacks`: added by callers such as a sweep (pruning, the objective's value).
+    """
     L.seed_everything(cfg.seed, workers=True)
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    output_dir = Path(cfg.paths.output_dir)
     resumed_run = run_id_in_checkpoint(cfg.ckpt_path) if cfg.get("logger") else None
     datamodule = build.datamodule(cfg)
     fitted = datamodule.fitted_inputs()
     model = instantiate(cfg.model, _convert_="all")(**fitted)
-    callbacks = build.callbacks(cfg)
+    callbacks = [*build.callbacks(cfg), *(extra_callbacks or [])]
     logger = build.logger(cfg, run_id=resumed_run)
     trainer = build.trainer(cfg, logger, callbacks)
     chief = trainer.is_global_zero

@@ -108,10 +108,11 @@ def test_sweep_mistakes_are_one_line(tracking, tmp_path: Path) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("launcher", [[], ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]])
 def test_multirun_gives_one_run_and_one_directory_per_job(
-    launcher: list[str], train, tmp_path: Path, tracking
+    launcher: list[str], data_dir: Path, tmp_path: Path, tracking
 ) -> None:
-    result = train("-m", "experiment=market_regressor", "debug=fast", "model.lr=1e-3,3e-3",
-                   *launcher)
+    result = run_cli("train", "-m", "experiment=market_regressor", "debug=fast",
+                     "model.lr=1e-3,3e-3", *launcher, f"paths.data_dir={data_dir}",
+                     f"paths.output_root={tmp_path}/outputs", env=tracking)
     assert result.returncode == 0, result.stderr[-3000:]
     runs = all_runs(tracking)
     assert sorted(r.data.params["model.lr"] for r in runs) == ["0.001", "0.003"]

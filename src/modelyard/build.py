@@ -13,6 +13,7 @@ from omegaconf import DictConfig
 from modelyard import tracking
 from modelyard.data.base import SplitDataModule
 from modelyard.errors import ModelyardError
+from modelyard.uris import store_init_lock
 
 
 def datamodule(cfg: DictConfig) -> SplitDataModule:
@@ -33,7 +34,8 @@ def logger(cfg: DictConfig, run_id: str | None = None) -> Logger | None:
     if rank_zero_only.rank != 0:
         return DummyLogger()
     try:
-        return instantiate(cfg.logger, **({"run_id": run_id} if run_id else {}))
+        with store_init_lock(cfg.logger.tracking_uri):  # the logger opens the store at once
+            return instantiate(cfg.logger, **({"run_id": run_id} if run_id else {}))
     except InstantiationException as err:
         cause = err.__cause__ or err
         uri = tracking.without_credentials(cfg.logger.tracking_uri)

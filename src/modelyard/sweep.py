@@ -33,7 +33,7 @@ from modelyard.cli_errors import exit_on_user_error
 from modelyard.config import CONF_DIR
 from modelyard.errors import ModelyardError
 from modelyard.train import train
-from modelyard.uris import check_reachable, without_credentials
+from modelyard.uris import check_reachable, store_init_lock, without_credentials
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 PARENT_ATTR = "mlflow_parent_run_id"
@@ -61,7 +61,8 @@ class BestValue(L.Callback):
 def open_study(cfg: DictConfig) -> tuple[optuna.Study, bool]:
     """Create the study, or join it; True when this worker created it."""
     try:
-        with warnings.catch_warnings():  # heartbeats are "experimental" since Optuna 2.9
+        with store_init_lock(cfg.study.storage), warnings.catch_warnings():
+            # (heartbeats are "experimental" since Optuna 2.9)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = RDBStorage(
                 cfg.study.storage,
@@ -94,14 +95,20 @@ def counted(study: optuna.Study, before: int | None = None) -> int:
     return sum(1 for t in trials if before is None or t.number < before)
 
 
-def parent_run(study: optuna.Study, created: bool, cfg: DictConfig, client: MlflowClient) -> str:
-    """The study's MLflow parent run: made by the study's creator, found by the others."""
+def parent_run(study: optuna.Study, created: bool, cfg: DictConfig) -> tuple[MlflowClient, str]:
+    """The study's MLflow parent run: made by the study's creator, found by the others.
+
+    Joiners wait for it before they touch the tracking store at all: two processes creating
+    a fresh SQLite store at once collide in MLflow's schema migration.
+    """
     deadline = time.monotonic() + (0 if created else PARENT_WAIT_S)
     while PARENT_ATTR not in study.user_attrs and time.monotonic() < deadline:
         time.sleep(0.5)
         study = optuna.load_study(study_name=study.study_name, storage=study._storage)
+    with store_init_lock(cfg.logger.tracking_uri):
+        client = MlflowClient(cfg.logger.tracking_uri)
     if PARENT_ATTR in study.user_attrs:
-        return study.user_attrs[PARENT_ATTR]
+        return client, study.user_attrs[PARENT_ATTR]
     experiment = client.get_experiment_by_name(cfg.task)
     experiment_id = (experiment.experiment_id if experiment else
                      client.create_experiment(cfg.task, cfg.logger.artifact_location))
@@ -118,7 +125,7 @@ def parent_run(study: optuna.Study, created: bool, cfg: DictConfig, client: Mlfl
         Param("sampler", cfg.search.sampler._target_),
     ])
     study.set_user_attr(PARENT_ATTR, run.info.run_id)
-    return run.info.run_id
+    return client, run.info.run_id
 
 
 def suggest(trial: optuna.Trial, space: DictConfig) -> dict[str, object]:
@@ -198,8 +205,7 @@ def sweep(cfg: DictConfig) -> optuna.Study:
         check_reachable(cfg.logger.tracking_uri)
     study, created = open_study(cfg)
     study.set_user_attr("n_trials", cfg.n_trials)
-    client = MlflowClient(cfg.logger.tracking_uri) if cfg.get("logger") else None
-    parent = parent_run(study, created, cfg, client) if client else None
+    client, parent = parent_run(study, created, cfg) if cfg.get("logger") else (None, None)
     start = time.monotonic()
     already = counted(study)
     if already >= cfg.n_trials:

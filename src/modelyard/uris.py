@@ -3,7 +3,11 @@ server that does not answer. Light on imports: the CLI checks before torch loads
 
 from __future__ import annotations
 
+import fcntl
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 from modelyard.errors import ModelyardError
 
@@ -29,3 +33,23 @@ def check_reachable(tracking_uri: str) -> None:
 def without_credentials(text: str) -> str:
     """`text` with the user:password@ of every URI in it removed, safe to print or record."""
     return CREDENTIALS.sub("", text)
+
+
+@contextmanager
+def store_init_lock(uri: str) -> Iterator[None]:
+    """Serialise opening a SQLite store (MLflow's or Optuna's) across processes.
+
+    Two processes creating the same fresh database at once (a joblib multirun, two sweep
+    workers) collide in its schema migration; the second to take the lock finds it migrated.
+    """
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    lock_path = Path(uri.removeprefix("sqlite:///") + ".init-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

@@ -87,7 +87,10 @@ def open_study(cfg: DictConfig) -> tuple[optuna.Study, bool]:
     try:
         return optuna.create_study(**kwargs), True
     except optuna.exceptions.DuplicatedStudyError:
-        return optuna.load_study(**{k: v for k, v in kwargs.items() if k != "direction"}), False
+        study = optuna.load_study(**{k: v for k, v in kwargs.items() if k != "direction"})
+        # a joining worker with the creator's seed would propose the creator's trials again
+        study.sampler.reseed_rng()
+        return study, False
 
 
 def counted(study: optuna.Study, before: int | None = None) -> int:

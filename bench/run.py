@@ -57,7 +57,7 @@ def modelyard_run(task: str, tmp: Path, tag: str, tracked: bool, log_every_step:
     args = [sys.executable, "-m", "modelyard", "train", f"experiment={task}",
             f"trainer.max_epochs={epochs}", f"+trainer.limit_train_batches={batches}",
             "+trainer.limit_val_batches=2", "+trainer.limit_test_batches=1",
-            "trainer.num_sanity_val_steps=0", "trainer.enable_progress_bar=false",
+            "trainer.num_sanity_val_steps=0",
             f"paths.output_root={tmp}/outputs", "registry.register=false",
             "+callbacks.bench_timer._target_=step_timer.StepTimer",
             f"+callbacks.bench_timer.out={out}"]

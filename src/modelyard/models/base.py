@@ -69,7 +69,7 @@ class SupervisedModule(L.LightningModule, ABC):
         """Figures describing the last test run, by file name."""
         return {}
 
-    def _step(self, batch: Any, stage: str) -> torch.Tensor:
+    def _step(self, batch: Any, stage: str, batch_idx: int) -> torch.Tensor:
         inputs, target = batch
         output = self(inputs)
         loss = self.loss(output, target)
@@ -81,18 +81,22 @@ class SupervisedModule(L.LightningModule, ABC):
         batch_size = len(target)
         self.log(f"{stage}_loss", loss, on_step=False, on_epoch=True, batch_size=batch_size,
                  prog_bar=stage != "test", sync_dist=True)
-        self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size,
-                      prog_bar=stage == "val")
+        if stage != "train" or batch_idx == 0:
+            # A metric object is only registered by `log`; Lightning computes it over the
+            # whole epoch at its end. Registering it once per training epoch, not every
+            # step, takes ~1 ms of Lightning bookkeeping off each step (bench/).
+            self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size,
+                          prog_bar=stage == "val")
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
-        return self._step(batch, "train")
+        return self._step(batch, "train", batch_idx)
 
     def validation_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "val")
+        self._step(batch, "val", batch_idx)
 
     def test_step(self, batch: Any, batch_idx: int) -> None:
-        self._step(batch, "test")
+        self._step(batch, "test", batch_idx)
 
     def configure_optimizers(self) -> dict:
         optimizer = torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

@@ -46,8 +46,13 @@ def store_init_lock(uri: str) -> Iterator[None]:
         yield
         return
     lock_path = Path(uri.removeprefix("sqlite:///") + ".init-lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with lock_path.open("w") as lock:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = lock_path.open("w")
+    except OSError:  # an unusable location: let the store itself say what is wrong
+        yield
+        return
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield

@@ -126,12 +126,12 @@ def _models(args: list[str]) -> None:
              "rollback": lambda n: n == 2, "reproduce": lambda n: n in (2, 4)}
     if not args or args[0] not in arity or not arity[args[0]](len(args)):
         raise ConfigError(usage)
-    _use_project_tracking_store()
+    store = _use_project_tracking_store()
     from mlflow.exceptions import MlflowException
 
     try:
         if args[0] == "list":
-            _list_models(args[1] if len(args) == 2 else None)
+            _list_models(args[1] if len(args) == 2 else None, store)
         elif args[0] == "promote":
             _promote(args[1], args[2:])
         elif args[0] == "reproduce":
@@ -202,14 +202,14 @@ def _predict(args: list[str]) -> None:
     print(predictions.to_csv(index=False), end="")
 
 
-def _list_models(name: str | None) -> None:
+def _list_models(name: str | None, store: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
     from modelyard.registry import list_versions
 
     rows = list_versions(name)
-    table = Table(title=f"registered models ({_use_project_tracking_store()})")
+    table = Table(title=f"registered models ({store})")
     for column in ("model", "version", "aliases", "metrics", "data", "git"):
         table.add_column(column)
     for row in rows:

@@ -12,7 +12,7 @@ import sys
 from omegaconf import DictConfig
 
 from modelyard.errors import ModelyardError
-from modelyard.uris import without_credentials
+from modelyard.uris import database_error, without_credentials
 
 CONNECT_TIMEOUT_S = 5
 
@@ -28,9 +28,8 @@ def check_backend_store(uri: str) -> None:
         with engine.connect():
             pass
     except sqlalchemy.exc.SQLAlchemyError as err:
-        reason = " ".join(str(getattr(err, "orig", err)).split())[:300]
         raise ModelyardError(
-            f"backend store {without_credentials(uri)} is unusable: {reason}"
+            f"backend store {without_credentials(uri)} is unusable: {database_error(err)}"
         ) from None
     finally:
         engine.dispose()

@@ -33,7 +33,12 @@ from modelyard.cli_errors import exit_on_user_error
 from modelyard.config import CONF_DIR
 from modelyard.errors import ModelyardError
 from modelyard.train import train
-from modelyard.uris import check_reachable, store_init_lock, without_credentials
+from modelyard.uris import (
+    check_reachable,
+    database_error,
+    store_init_lock,
+    without_credentials,
+)
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 PARENT_ATTR = "mlflow_parent_run_id"
@@ -73,9 +78,9 @@ def open_study(cfg: DictConfig) -> tuple[optuna.Study, bool]:
                 if cfg.study.storage.startswith("postgresql") else None,
             )
     except Exception as err:  # SQLAlchemy and driver errors of every kind
-        reason = " ".join(str(getattr(err, "orig", err)).split())[:300]
         raise ModelyardError(
-            f"Optuna storage {without_credentials(cfg.study.storage)} is unusable: {reason}"
+            f"Optuna storage {without_credentials(cfg.study.storage)} is unusable: "
+            f"{database_error(err)}"
         ) from None
     kwargs = {
         "study_name": cfg.study.name,

@@ -30,6 +30,11 @@ def check_reachable(tracking_uri: str) -> None:
         ) from None
 
 
+def database_error(err: BaseException) -> str:
+    """A database driver's error (SQLAlchemy wraps it in `.orig`) as one short line."""
+    return " ".join(str(getattr(err, "orig", err)).split())[:300]
+
+
 def without_credentials(text: str) -> str:
     """`text` with the user:password@ of every URI in it removed, safe to print or record."""
     return CREDENTIALS.sub("", text)

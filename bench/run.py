@@ -174,18 +174,20 @@ def serving(task: str, repeats: int) -> dict[str, float] | None:
     return result
 
 
+def tool_env() -> dict[str, str]:
+    """The venv's tools (dvc, modelyard) first on PATH, DVC quiet."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            "DVC_NO_ANALYTICS": "1"}
+
+
 def command_seconds(command: list[str], repeats: int) -> float:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}
-    return statistics.median(timed(lambda: subprocess.run(command, cwd=ROOT, env=env,
+    return statistics.median(timed(lambda: subprocess.run(command, cwd=ROOT, env=tool_env(),
                                                           capture_output=True), repeats))
 
 
 def pipeline(repeats: int) -> dict[str, object]:
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}
-    status = subprocess.run(["dvc", "status", "--json"], cwd=ROOT, env=env, capture_output=True,
-                            text=True)
+    status = subprocess.run(["dvc", "status", "--json"], cwd=ROOT, env=tool_env(),
+                            capture_output=True, text=True)
     up_to_date = status.returncode == 0 and json.loads(status.stdout or "{}") == {}
     # a stale pipeline would retrain for minutes: time only the check then, and say so
     noop = ["dvc", "repro"] if up_to_date else ["dvc", "status"]

@@ -19,13 +19,29 @@ BIN = Path(sys.executable).parent
 MODELYARD = str(BIN / "modelyard")
 
 
+def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment a `modelyard` subprocess gets: this one, quiet, plus `extra`."""
+    return {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(extra or {})}
+
+
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300,
             cwd: Path | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **(env or {})}
     return subprocess.run(
-        [MODELYARD, *args], capture_output=True, text=True, env=full_env, timeout=timeout,
+        [MODELYARD, *args], capture_output=True, text=True, env=cli_env(env), timeout=timeout,
         cwd=cwd,
     )
+
+
+def dvc(*args: str, cwd: Path, env: dict[str, str] | None = None,
+        check: bool = True) -> subprocess.CompletedProcess:
+    """The venv's `dvc`, with the venv's `modelyard` on PATH for the stages it runs."""
+    full_env = cli_env({"DVC_NO_ANALYTICS": "1", "PATH": f"{BIN}:{os.environ['PATH']}",
+                        **(env or {})})
+    result = subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, env=full_env,
+                            capture_output=True, text=True, timeout=600)
+    if check:
+        assert result.returncode == 0, f"dvc {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
+    return result
 
 
 def free_port() -> int:
@@ -101,8 +117,7 @@ def postgres_url(postgres: Postgres) -> str:
 def team_server(postgres_url: str, tmp_path: Path) -> str:
     """`modelyard server` on loopback: PostgreSQL backend store, local artifact root."""
     port = free_port()
-    env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true",
-           "MLFLOW_BACKEND_STORE_URI": postgres_url}
+    env = cli_env({"MLFLOW_BACKEND_STORE_URI": postgres_url})
     command = [MODELYARD, "server", f"port={port}",
                f"artifacts_destination={tmp_path}/server-artifacts"]
     with background(command, env, f"http://127.0.0.1:{port}/health"):

@@ -4,7 +4,6 @@ MLflow run, written by rank 0, with test metrics equal to a single-process evalu
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import all_runs, client_for, free_port, run_cli
+from conftest import all_runs, cli_env, client_for, free_port, run_cli
 
 TASKS = {"market_regressor": ("market-regressor", "test_mse"),
          "mnist_cnn": ("mnist-cnn", "test_acc"),
@@ -53,7 +52,7 @@ def test_ddp_cpu_gives_one_run_one_checkpoint_and_synced_metrics(
 @pytest.mark.slow
 def test_two_nodes_on_loopback_make_one_run(data_dir: Path, tmp_path: Path, tracking) -> None:
     port = free_port()
-    env = {**os.environ, **tracking, "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = cli_env(tracking)
     nodes = [
         subprocess.Popen(
             [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",

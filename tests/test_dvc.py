@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
 import socket
@@ -19,18 +18,7 @@ from omegaconf import OmegaConf
 
 from modelyard.config import PROJECT_ROOT, check_overrides
 
-from conftest import BIN, all_runs, free_port, run_cli
-
-
-def dvc(*args: str, cwd: Path, env: dict[str, str] | None = None,
-        check: bool = True) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "DVC_NO_ANALYTICS": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
-                "PATH": f"{BIN}:{os.environ['PATH']}", **(env or {})}
-    result = subprocess.run([str(BIN / "dvc"), *args], cwd=cwd, env=full_env,
-                            capture_output=True, text=True, timeout=600)
-    if check:
-        assert result.returncode == 0, f"dvc {' '.join(args)}:\n{result.stdout}\n{result.stderr}"
-    return result
+from conftest import BIN, all_runs, dvc, free_port, run_cli
 
 
 def git(*args: str, cwd: Path) -> None:

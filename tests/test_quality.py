@@ -8,23 +8,17 @@ CI trains each model once, not twice. Run `make run` before `make test-slow`; `.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from modelyard.config import PROJECT_ROOT
 
+from conftest import dvc
+
 
 @pytest.fixture(scope="module")
 def pipeline_metrics() -> dict[str, dict[str, float]]:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}:"
-           f"{os.environ['PATH']}"}
-    status = subprocess.run(["dvc", "status", "--json"], cwd=PROJECT_ROOT, env=env,
-                            capture_output=True, text=True)
-    assert status.returncode == 0, status.stderr[-2000:]
+    status = dvc("status", "--json", cwd=PROJECT_ROOT)
     stale = json.loads(status.stdout or "{}")
     assert not stale, f"the pipeline is not up to date (run `make run` first): {sorted(stale)}"
     return {path.stem: json.loads(path.read_text())

@@ -3,13 +3,12 @@ repository trains, then the version is retrained from its commit, DVC data and o
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from conftest import BIN, client_for, run_cli
+from conftest import client_for, dvc, run_cli
 
 NAME = "market-regressor"
 
@@ -32,15 +31,12 @@ def clone(tmp_path: Path) -> Path:
 def test_reproduce_matches_flags_a_changed_dataset_and_refuses_dirty_code(
     clone: Path, tmp_path: Path, tracking
 ) -> None:
-    env = {**tracking, "PYTHONPATH": str(clone / "src"), "PATH": f"{BIN}:{os.environ['PATH']}",
-           "DVC_NO_ANALYTICS": "1"}
+    env = {**tracking, "PYTHONPATH": str(clone / "src")}
 
     def modelyard(*args: str) -> subprocess.CompletedProcess:
         return run_cli(*args, env=env, cwd=clone)
 
-    repro = subprocess.run(["dvc", "repro", "prepare@market"], cwd=clone, env={**os.environ, **env},
-                           capture_output=True, text=True)
-    assert repro.returncode == 0, repro.stderr[-2000:]
+    dvc("repro", "prepare@market", cwd=clone, env=env)
     assert modelyard("train", "experiment=market_regressor", "debug=fast").returncode == 0
 
     same = modelyard("models", "reproduce", f"{NAME}/1")

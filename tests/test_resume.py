@@ -3,7 +3,6 @@ metric step recorded once, and the final metrics equal an uninterrupted run's.""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import time
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import MODELYARD, run_cli
+from conftest import MODELYARD, cli_env, run_cli
 
 JOB = ["train", "experiment=mnist_cnn", "trainer.max_epochs=4", "+trainer.limit_train_batches=15",
        "+trainer.limit_val_batches=4", "+trainer.limit_test_batches=4"]
@@ -51,7 +50,7 @@ def test_sigkilled_training_resumes_into_the_same_run_with_the_same_result(
     client, straight = only_run(env["MLFLOW_TRACKING_URI"])
 
     paths, env = where("killed")
-    job = subprocess.Popen([MODELYARD, *JOB, *paths], env={**os.environ, **env},
+    job = subprocess.Popen([MODELYARD, *JOB, *paths], env=cli_env(env),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     # Kill once epoch 2 has begun: its first metric point (the learning rate) is recorded, but
     # the newest checkpoint is epoch 1's, so the resumed job replays that step.

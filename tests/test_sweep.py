@@ -3,7 +3,6 @@ per trial, pruning, resuming, concurrent workers; and plain Hydra multirun."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from conftest import MODELYARD, all_runs, run_cli
+from conftest import MODELYARD, all_runs, cli_env, run_cli
 
 STUDY = "market_regressor_optuna"
 SWEEP = ["sweep", "experiment=market_regressor", f"hparams_search={STUDY}",
@@ -76,8 +75,7 @@ def test_two_workers_share_one_study_and_stop_at_its_budget(
 ) -> None:
     storage = (f"sqlite:///{tmp_path}/optuna.db" if backend == "sqlite"
                else request.getfixturevalue("postgres_url"))
-    env = {**os.environ, **tracking, "MODELYARD_OPTUNA_STORAGE": storage,
-           "MLFLOW_DISABLE_TELEMETRY": "true"}
+    env = cli_env({**tracking, "MODELYARD_OPTUNA_STORAGE": storage})
     workers = [subprocess.Popen([MODELYARD, *sweep_args(data_dir, tmp_path, 6)], env=env,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                for _ in range(2)]

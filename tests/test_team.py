@@ -4,14 +4,13 @@ promotions and serving all go through it, and no credential reaches MLflow."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import MODELYARD, free_port, run_cli
+from conftest import MODELYARD, cli_env, free_port, run_cli
 from services import PASSWORD, USER, payloads, post_json, served_model
 
 NAME = "market-regressor"
@@ -44,7 +43,7 @@ def test_train_register_racing_promotions_and_serving_through_the_team_server(
     better = train("experiment=market_regressor", "debug=fast", "trainer.max_epochs=4", env=env)
     assert better.returncode == 0, better.stderr[-2000:]
     racers = [subprocess.Popen([MODELYARD, "models", "promote", NAME, LOOSE_FLOOR],
-                               env=_env(env),
+                               env=cli_env(env),
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
               for _ in range(2)]
     outcomes = sorted((r.wait(timeout=600), r.stdout.read()) for r in racers)
@@ -70,10 +69,6 @@ def test_train_register_racing_promotions_and_serving_through_the_team_server(
         status, body = post_json(url, good)
         assert status == 200 and len(body["predictions"]) == 2, body
         assert 400 <= post_json(url, bad[0])[0] < 500
-
-
-def _env(extra: dict[str, str]) -> dict[str, str]:
-    return {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **extra}
 
 
 def test_server_refuses_an_unusable_backend_store_in_one_line(postgres_url: str) -> None:

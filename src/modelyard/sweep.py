@@ -63,13 +63,20 @@ class BestValue(L.Callback):
             self.best = value
 
 
-def open_study(cfg: DictConfig) -> tuple[optuna.Study, bool]:
-    """Create the study, or join it; True when this worker created it."""
-    try:
+SCHEMA_ATTEMPTS = 3
+
+
+def rdb_storage(cfg: DictConfig) -> RDBStorage:
+    """The study's storage. Workers starting together on a fresh database race to create its
+    tables: SQLite opens are serialised by a file lock; on a server database the loser's
+    insert fails on a unique key, and it tries again, finding the tables made."""
+    import sqlalchemy
+
+    def make() -> RDBStorage:
         with store_init_lock(cfg.study.storage), warnings.catch_warnings():
             # (heartbeats are "experimental" since Optuna 2.9)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            storage = RDBStorage(
+            return RDBStorage(
                 cfg.study.storage,
                 heartbeat_interval=cfg.study.heartbeat_s,
                 grace_period=3 * cfg.study.heartbeat_s,
@@ -77,6 +84,20 @@ def open_study(cfg: DictConfig) -> tuple[optuna.Study, bool]:
                 engine_kwargs={"connect_args": {"connect_timeout": 5}}
                 if cfg.study.storage.startswith("postgresql") else None,
             )
+
+    for attempt in range(1, SCHEMA_ATTEMPTS):
+        try:
+            return make()
+        except (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError):
+            # PostgreSQL reports the lost race as a duplicate key or a duplicate table
+            time.sleep(attempt)
+    return make()
+
+
+def open_study(cfg: DictConfig) -> tuple[optuna.Study, bool]:
+    """Create the study, or join it; True when this worker created it."""
+    try:
+        storage = rdb_storage(cfg)
     except Exception as err:  # SQLAlchemy and driver errors of every kind
         raise ModelyardError(
             f"Optuna storage {without_credentials(cfg.study.storage)} is unusable: "

@@ -10,9 +10,8 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import TensorDataset
 
-from modelyard.data.base import SplitDataModule
+from modelyard.data.base import BatchedTensors, SplitDataModule
 from modelyard.errors import DataError
 
 
@@ -26,7 +25,7 @@ class DigitsDataModule(SplitDataModule):
         super().__init__(path, batch_size, num_workers)
         self.augment = dict(augment) if augment else None
 
-    def load_split(self, file: Path) -> TensorDataset:
+    def load_split(self, file: Path) -> BatchedTensors:
         try:
             with np.load(file) as archive:
                 images, labels = archive["images"], archive["labels"]
@@ -40,7 +39,7 @@ class DigitsDataModule(SplitDataModule):
         if images.dtype != np.uint8 or labels.min() < 0 or labels.max() > 9:
             raise DataError(f"{file}: expected uint8 pixels and labels 0-9")
         x = torch.from_numpy(images).unsqueeze(1).float().div_(255.0)
-        return TensorDataset(x, torch.from_numpy(labels.astype(np.int64)))
+        return BatchedTensors(x, torch.from_numpy(labels.astype(np.int64)))
 
     def fitted_inputs(self) -> dict[str, Any]:
         x = self.datasets["train"].tensors[0]

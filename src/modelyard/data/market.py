@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import TensorDataset
 
-from modelyard.data.base import SplitDataModule
+from modelyard.data.base import BatchedTensors, SplitDataModule
 from modelyard.data.tables import read_columns
 from modelyard.errors import DataError
 
@@ -28,7 +27,7 @@ class MarketDataModule(SplitDataModule):
         self.target = target
         self.frames: dict[str, pd.DataFrame] = {}  # as read, with the CSV's own column types
 
-    def load_split(self, file: Path) -> TensorDataset:
+    def load_split(self, file: Path) -> BatchedTensors:
         frame = read_columns(file, [*self.features, self.target])
         try:
             values = frame.to_numpy(dtype=np.float32)
@@ -43,7 +42,7 @@ class MarketDataModule(SplitDataModule):
             )
         self.frames[file.stem] = frame
         x, y = torch.from_numpy(values[:, :-1]), torch.from_numpy(values[:, -1])
-        return TensorDataset(x, y)
+        return BatchedTensors(x, y)
 
     def fitted_inputs(self) -> dict[str, Any]:
         x, y = self.datasets["train"].tensors

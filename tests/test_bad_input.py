@@ -138,6 +138,15 @@ def test_unusable_tracking_store(train, uri: str, fragment: str) -> None:
     assert time.perf_counter() - start < 10  # seconds, not minutes of client retries
 
 
+def test_junk_async_logging_buffer_from_the_environment(train, tracking) -> None:
+    # MLflow would only parse it in its logging thread, which then dies and leaves every flush
+    # waiting forever; it is checked before any run starts instead.
+    result = train("experiment=market_regressor", "debug=fast",
+                   env={"MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS": "0.5"})
+    assert_one_line_error(result, "MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS", "0.5")
+    assert all_runs(tracking) == []
+
+
 def test_interrupted_training_is_not_left_running(data_dir: Path, tmp_path: Path, tracking) -> None:
     """Ctrl-C in the middle of fitting: the run is closed as failed, not left RUNNING."""
     import signal

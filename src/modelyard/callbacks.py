@@ -37,6 +37,8 @@ class ResumableRun(L.Callback):
 
     - Every rank learns rank 0's MLflow run id (ranks > 0 never open MLflow), and every
       checkpoint carries it, so `resume=true` continues the same run.
+    - Before a checkpoint is written, the logger's queued metrics are stored, so a checkpoint
+      never stands for steps whose points a crash could still lose.
     - The random number generators are checkpointed: Lightning restores weights, optimiser and
       loops but not RNGs, and without them the next epoch's shuffle would differ.
     """
@@ -53,6 +55,9 @@ class ResumableRun(L.Callback):
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
                            checkpoint: dict[str, Any]) -> None:
+        flush = getattr(trainer.logger, "flush", None)
+        if flush:
+            flush()
         checkpoint[RUN_ID_KEY] = self.run_id
         kind, keys, position, has_gauss, gauss = np.random.get_state()
         # plain tensors, lists and numbers: the checkpoint stays loadable with weights_only

@@ -10,6 +10,7 @@ import os
 import shlex
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import metadata
@@ -17,11 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
+import mlflow
 import yaml
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 from matplotlib.figure import Figure
-from mlflow.entities import RunTag
+from mlflow.entities import Metric, RunTag
+from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
+from mlflow.utils.async_logging.run_operations import RunOperations
 from omegaconf import DictConfig, OmegaConf
 
 from modelyard.config import PROJECT_ROOT
@@ -148,12 +152,33 @@ def _start(logger: MLFlowLogger, tracking_uri: str) -> str:
 
 
 class ResumableMLFlowLogger(MLFlowLogger):
-    """Lightning's MLflow logger that, continuing a run after a crash, never logs a metric step
-    twice: the steps between the last checkpoint and the crash are replayed by the resumed job,
-    and the points already recorded for them are kept instead of duplicated."""
+    """Lightning's MLflow logger with two additions.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    - Asynchronous metrics (`synchronous: false`): a training step only queues its points and
+      MLflow writes them from a background thread, every `buffer_seconds` worth merged into
+      one store transaction; a synchronous write costs ~4 ms per call on SQLite, more than a
+      whole regressor step (bench/). `flush()` waits until every queued point is stored and
+      raises if one failed; checkpoints and the end of training call it.
+    - Continuing a run after a crash, it never logs a metric step twice: the steps between the
+      last checkpoint and the crash are replayed by the resumed job, and the points already
+      recorded for them are kept instead of duplicated.
+    """
+
+    def __init__(self, *args: Any, synchronous: bool = True, buffer_seconds: int = 0,
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)  # params and tags stay synchronous: logged once
+        self.synchronous = synchronous
+        if not synchronous and buffer_seconds > 0:
+            # MLflow's only knob for merging queued batches, read before each write. It must
+            # be a whole number: anything else kills MLflow's logging thread, and a flush then
+            # waits forever.
+            os.environ.setdefault(MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.name,
+                                  str(int(buffer_seconds)))
+        try:  # a value from the environment is checked here, not by the logging thread
+            MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.get()
+        except ValueError as err:
+            raise ModelyardError(str(err)) from None
+        self._pending: list[RunOperations] = []
         self._recorded: set[tuple[str, int]] = set()
 
     def remember_recorded_steps(self) -> None:
@@ -163,9 +188,32 @@ class ResumableMLFlowLogger(MLFlowLogger):
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        fresh = {k: v for k, v in metrics.items() if (k, step or 0) not in self._recorded}
-        if fresh:
-            super().log_metrics(fresh, step)
+        step, timestamp = step or 0, int(time.time() * 1000)
+        points = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()
+                  if (key, step) not in self._recorded]
+        if points:
+            queued = self.experiment.log_batch(self.run_id, metrics=points,
+                                               synchronous=self.synchronous)
+            if queued is not None:
+                self._pending.append(queued)
+
+    @rank_zero_only
+    def flush(self) -> None:
+        """Block until every metric logged so far is in the store; raise if any failed."""
+        if not self._pending:
+            return
+        # Drains the queue of the store Lightning made current, at once instead of after the
+        # buffering wait; waiting on the operations below is what guarantees completion.
+        mlflow.flush_async_logging()
+        pending, self._pending = self._pending, []
+        for operations in pending:
+            operations.wait()
+
+    @rank_zero_only
+    def finalize(self, status: str = "success") -> None:
+        if status == "success":  # on a failure the run is ending anyway: keep its own error
+            self.flush()
+        super().finalize(status)
 
 
 @contextmanager

@@ -1,6 +1,6 @@
-"""Metrics are logged asynchronously (conf/logger/mlflow.yaml), yet nothing is lost: a flush
-stores every queued point at once or raises, and a checkpoint on disk means every step before
-it is already in MLflow, even when the job is killed right after writing it."""
+"""Metrics are batched and logged asynchronously (conf/logger/mlflow.yaml), yet nothing is
+lost: a flush stores every held point at once or raises, and a checkpoint on disk means every
+step before it is already in MLflow, even when the job is killed right after writing it."""
 
 from __future__ import annotations
 
@@ -17,13 +17,7 @@ from modelyard.tracking import ResumableMLFlowLogger
 
 from conftest import MODELYARD, cli_env
 
-LONG_BUFFER = 600  # seconds MLflow would hold queued points back without a flush
-
-
-@pytest.fixture(autouse=True)
-def long_buffer(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The logger exports MLflow's buffering variable; keep it from leaking into other tests."""
-    monkeypatch.setenv("MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS", str(LONG_BUFFER))
+LONG_BUFFER = 600  # seconds the logger would hold points back without a flush
 
 
 def test_flush_stores_every_queued_point_at_once(tmp_path: Path) -> None:

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib.pyplot as plt
-import mlflow
 import yaml
 from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
@@ -116,6 +115,8 @@ class TrackedRun:
     def log_metrics(self, metrics: Mapping[str, float]) -> None:
         if self.logger and metrics:
             self.logger.log_metrics(dict(metrics))
+            if isinstance(self.logger, ResumableMLFlowLogger):
+                self.logger.flush()
 
     def log_figures(self, figures: Mapping[str, Figure]) -> None:
         """Save each figure under <output_dir>/plots and, when tracking, as an artifact."""
@@ -154,30 +155,27 @@ def _start(logger: MLFlowLogger, tracking_uri: str) -> str:
 class ResumableMLFlowLogger(MLFlowLogger):
     """Lightning's MLflow logger with two additions.
 
-    - Asynchronous metrics (`synchronous: false`): a training step only queues its points and
-      MLflow writes them from a background thread, every `buffer_seconds` worth merged into
-      one store transaction; a synchronous write costs ~4 ms per call on SQLite, more than a
-      whole regressor step (bench/). `flush()` waits until every queued point is stored and
-      raises if one failed; checkpoints and the end of training call it.
+    - Batched, asynchronous metrics: a step only appends its points to a list; every
+      `buffer_seconds` the list goes to MLflow as one batch, written by MLflow's background
+      thread when `synchronous` is false. One synchronous write per call cost ~4 ms on SQLite,
+      more than a whole regressor step (bench/). `flush()` sends what is left, waits until
+      all of it is stored and raises if any was refused; checkpoints, the end of fit and test,
+      and the end of the run call it.
     - Continuing a run after a crash, it never logs a metric step twice: the steps between the
       last checkpoint and the crash are replayed by the resumed job, and the points already
       recorded for them are kept instead of duplicated.
     """
 
-    def __init__(self, *args: Any, synchronous: bool = True, buffer_seconds: int = 0,
+    def __init__(self, *args: Any, synchronous: bool = True, buffer_seconds: float = 0.0,
                  **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)  # params and tags stay synchronous: logged once
-        self.synchronous = synchronous
-        if not synchronous and buffer_seconds > 0:
-            # MLflow's only knob for merging queued batches, read before each write. It must
-            # be a whole number: anything else kills MLflow's logging thread, and a flush then
-            # waits forever.
-            os.environ.setdefault(MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.name,
-                                  str(int(buffer_seconds)))
-        try:  # a value from the environment is checked here, not by the logging thread
-            MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.get()
+        self.synchronous, self.buffer_seconds = synchronous, buffer_seconds
+        try:  # MLflow parses its own variable only in its logging thread, which a bad value
+            MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS.get()  # kills, leaving every wait hanging
         except ValueError as err:
             raise ModelyardError(str(err)) from None
+        self._unsent: list[Metric] = []
+        self._sent_at = time.monotonic()
         self._pending: list[RunOperations] = []
         self._recorded: set[tuple[str, int]] = set()
 
@@ -189,22 +187,24 @@ class ResumableMLFlowLogger(MLFlowLogger):
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         step, timestamp = step or 0, int(time.time() * 1000)
-        points = [Metric(key, float(value), timestamp, step) for key, value in metrics.items()
-                  if (key, step) not in self._recorded]
-        if points:
-            queued = self.experiment.log_batch(self.run_id, metrics=points,
+        self._unsent += [Metric(key, float(value), timestamp, step)
+                         for key, value in metrics.items() if (key, step) not in self._recorded]
+        if time.monotonic() - self._sent_at >= self.buffer_seconds:
+            self._send()
+
+    def _send(self) -> None:
+        self._sent_at = time.monotonic()
+        if self._unsent:
+            queued = self.experiment.log_batch(self.run_id, metrics=self._unsent,
                                                synchronous=self.synchronous)
+            self._unsent = []
             if queued is not None:
                 self._pending.append(queued)
 
     @rank_zero_only
     def flush(self) -> None:
-        """Block until every metric logged so far is in the store; raise if any failed."""
-        if not self._pending:
-            return
-        # Drains the queue of the store Lightning made current, at once instead of after the
-        # buffering wait; waiting on the operations below is what guarantees completion.
-        mlflow.flush_async_logging()
+        """Send every point logged so far, wait until the store has it; raise if refused."""
+        self._send()
         pending, self._pending = self._pending, []
         for operations in pending:
             operations.wait()
@@ -245,6 +245,8 @@ def tracked_run(
                     "config.resumed.yaml" if resumed else "config.yaml")
     try:
         yield run
+        if isinstance(logger, ResumableMLFlowLogger):
+            logger.flush()  # every point stored before the run is called finished
     except KeyboardInterrupt:
         client.set_terminated(run.run_id, "KILLED")
         raise

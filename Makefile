@@ -50,7 +50,7 @@ server: setup
 	modelyard server $(ARGS)
 
 lint: setup
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench
 
 clean:
 	rm -rf outputs multirun .pytest_cache

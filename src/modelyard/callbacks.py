@@ -37,8 +37,10 @@ class ResumableRun(L.Callback):
 
     - Every rank learns rank 0's MLflow run id (ranks > 0 never open MLflow), and every
       checkpoint carries it, so `resume=true` continues the same run.
-    - Before a checkpoint is written, the logger's queued metrics are stored, so a checkpoint
-      never stands for steps whose points a crash could still lose.
+    - The logger's held metrics are stored before a checkpoint is written, and again when the
+      next epoch starts: an epoch's end-of-epoch metrics are logged after its checkpoint, and
+      a job resumed from that checkpoint does not replay them. So a crash only ever loses
+      points of steps the resumed job runs again.
     - The random number generators are checkpointed: Lightning restores weights, optimiser and
       loops but not RNGs, and without them the next epoch's shuffle would differ.
     """
@@ -53,11 +55,18 @@ class ResumableRun(L.Callback):
             print(f"rank {trainer.global_rank}/{trainer.world_size}: MLflow run {self.run_id}",
                   flush=True)
 
-    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
-                           checkpoint: dict[str, Any]) -> None:
-        flush = getattr(trainer.logger, "flush", None)
+    @staticmethod
+    def store_logged_metrics(trainer: L.Trainer) -> None:
+        flush = getattr(trainer.logger, "flush", None)  # modelyard's MLflow logger has one
         if flush:
             flush()
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.store_logged_metrics(trainer)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule,
+                           checkpoint: dict[str, Any]) -> None:
+        self.store_logged_metrics(trainer)
         checkpoint[RUN_ID_KEY] = self.run_id
         kind, keys, position, has_gauss, gauss = np.random.get_state()
         # plain tensors, lists and numbers: the checkpoint stays loadable with weights_only

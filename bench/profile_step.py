@@ -12,7 +12,6 @@ import argparse
 import json
 import os
 import re
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,10 @@ from collections import Counter
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
+sys.path.insert(0, str(BENCH))
+
+from run import step_rate  # noqa: E402  the benchmark's own steady-state rate
+
 RATE = 200  # samples per second: py-spy shares the 2 cores with the process it samples
 
 # Whole calls whose own torch work counts as theirs, wherever they sit in the stack.
@@ -73,10 +76,6 @@ def sampled(command: list[str], out: Path) -> None:
         raise SystemExit(f"profiling failed:\n{done.stderr[-3000:]}")
 
 
-def step_seconds(starts: list[float]) -> float:
-    return statistics.median(b - a for a, b in zip(starts[5:], starts[6:], strict=False))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--task", default="market_regressor")
@@ -102,8 +101,8 @@ def main() -> None:
                  f"paths.output_root={tmp_path}/outputs",
                  "+callbacks.bench_timer._target_=step_timer.StepTimer",
                  f"+callbacks.bench_timer.out={timing}"], tmp_path / "modelyard.txt")
-        per_step = {"raw": step_seconds(json.loads((tmp_path / "raw.json").read_text())),
-                    "modelyard": step_seconds(json.loads(timing.read_text())["step_starts"])}
+        per_step = {"raw": 1 / step_rate(json.loads((tmp_path / "raw.json").read_text())),
+                    "modelyard": 1 / step_rate(json.loads(timing.read_text())["step_starts"])}
         counts = {v: shares(tmp_path / f"{v}.txt", v) for v in per_step}
 
     def micros(variant: str, name: str) -> float:

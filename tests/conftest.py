@@ -15,6 +15,7 @@ from mlflow.tracking import MlflowClient
 
 from services import Postgres, background, postgres_bindir
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout under test
 BIN = Path(sys.executable).parent
 MODELYARD = str(BIN / "modelyard")
 

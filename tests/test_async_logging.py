@@ -13,7 +13,7 @@ import pytest
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from modelyard.tracking import ResumableMLFlowLogger
+from modelyard.tracking.logger import ResumableMLFlowLogger
 
 from conftest import MODELYARD, cli_env
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from modelyard.config import CONF_DIR, check_overrides
+from modelyard.config import check_overrides
 from modelyard.errors import ConfigError
 
+from conftest import ROOT
+
+CONF_DIR = ROOT / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 TRAINERS = sorted(p.stem for p in (CONF_DIR / "trainer").glob("*.yaml"))
 

@@ -16,9 +16,9 @@ import pytest
 import yaml
 from omegaconf import OmegaConf
 
-from modelyard.config import PROJECT_ROOT, check_overrides
+from modelyard.config import check_overrides
 
-from conftest import BIN, all_runs, dvc, free_port, run_cli
+from conftest import BIN, ROOT, all_runs, dvc, free_port, run_cli
 
 
 def git(*args: str, cwd: Path) -> None:
@@ -47,8 +47,8 @@ def manifest_hashes_match(directory: Path) -> bool:
 
 def test_params_yaml_mirrors_the_hydra_defaults() -> None:
     """Every knob dvc.yaml passes to Hydra has, in params.yaml, the value Hydra defaults to."""
-    params = yaml.safe_load((PROJECT_ROOT / "params.yaml").read_text())
-    stages = yaml.safe_load((PROJECT_ROOT / "dvc.yaml").read_text())["stages"]
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
     checked = 0
     for task, item in stages["train"]["foreach"].items():
         cfg = check_overrides("train", [f"experiment={task}"])

@@ -11,18 +11,16 @@ import json
 
 import pytest
 
-from modelyard.config import PROJECT_ROOT
-
-from conftest import dvc
+from conftest import ROOT, dvc
 
 
 @pytest.fixture(scope="module")
 def pipeline_metrics() -> dict[str, dict[str, float]]:
-    status = dvc("status", "--json", cwd=PROJECT_ROOT)
+    status = dvc("status", "--json", cwd=ROOT)
     stale = json.loads(status.stdout or "{}")
     assert not stale, f"the pipeline is not up to date (run `make run` first): {sorted(stale)}"
     return {path.stem: json.loads(path.read_text())
-            for path in (PROJECT_ROOT / "metrics").glob("*.json")}
+            for path in (ROOT / "metrics").glob("*.json")}
 
 
 @pytest.mark.slow

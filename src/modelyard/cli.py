@@ -1,8 +1,6 @@
-"""The `modelyard` command: prepare data, train and evaluate.
-
-Heavy imports (torch, Lightning, MLflow) wait until a command needs them, so `--help` and
-config mistakes answer in about a second.
-"""
+"""The `modelyard` command. Each subcommand parses its arguments and calls one function;
+heavy imports (torch, Lightning, MLflow) wait until a command needs them, so `--help` and
+mistakes answer at once."""
 
 from __future__ import annotations
 
@@ -11,65 +9,42 @@ import sys
 from pathlib import Path
 
 from modelyard import __version__
-from modelyard.cli_errors import exit_on_user_error
+from modelyard.errors import ConfigError, exit_on_user_error, fail
 
 PROMOTION_REJECTED_EXIT = 3
 NOT_REPRODUCED_EXIT = 4
 HYDRA_FLAGS = {"-m", "--multirun", "-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info",
                "-p", "--package", "--resolve", "-sc", "--shell-completion"}
-USAGE = """\
-modelyard <command> [args]
-
-commands:
-  prepare <market|digits|reviews|all> [key=value ...]   packaged raw data -> data/<name>/
-  train experiment=<task> [key=value ...]               fit, test, record in MLflow
-  evaluate experiment=<task> ckpt_path=<file> [...]     test a checkpoint
-  sweep experiment=<task> hparams_search=<name> [n_trials=N]   Optuna study, shared storage
-  models list [<name>]                                  registered versions, aliases, metrics
-  models promote <name> [key=value ...]                 gate challenger vs champion (exit 0 / 3)
-  models rollback <name>                                give champion back to the one it replaced
-  models reproduce <name>/<version> [--tolerance T]     retrain from its lineage, diff (exit 0 / 4)
-  predict <name> <file> [--alias A]                     score a CSV, image/.npy or .txt offline
-  server [key=value ...]                                team MLflow server (conf/server.yaml)
-
-tasks: market_regressor, mnist_cnn, sentiment_lstm
-`modelyard train --help` shows the config groups and their options (Hydra).
-"""
+TASKS = "market_regressor, mnist_cnn, sentiment_lstm"
 
 
-def _run_hydra_app(command: str, args: list[str]) -> None:
+def hydra_command(command: str, args: list[str]) -> None:
+    """train / evaluate / sweep: checked in one line before torch loads, then the Hydra app."""
+    import importlib
+
+    from modelyard import project
     from modelyard.config import check_overrides
+    from modelyard.tracking import store
 
+    project.check_code_matches(project.root())
     if not HYDRA_FLAGS.intersection(args):
-        # one-line errors before torch is even imported: config mistakes, a dead server
         cfg = check_overrides(command, args)
         if cfg.get("logger"):
-            from modelyard.uris import check_reachable
-
-            check_reachable(cfg.logger.tracking_uri)
+            store.check(cfg.logger.tracking_uri)
         if command == "train" and cfg.get("resume"):
-            args = [*args, *_resume_overrides(cfg)]
-    if command == "train":
-        from modelyard.train import main as app
-    elif command == "sweep":
-        from modelyard.sweep import main as app
-    else:
-        from modelyard.evaluate import main as app
+            args = [*args, *resume_overrides(cfg)]
+    module = f"modelyard.training.{command}" if command != "sweep" else "modelyard.sweep"
     # Lightning's DDP launcher starts ranks 1..n-1 as `python -m <__main__.__spec__.name>` with
     # our argv: name the Hydra app's module, which runs as a script, instead of this CLI.
-    import importlib.util
-
     import __main__
 
-    __main__.__spec__ = importlib.util.find_spec(f"modelyard.{command}")
+    __main__.__spec__ = importlib.util.find_spec(module)
     sys.argv = [f"modelyard {command}", *args]
-    app()
+    importlib.import_module(module).main()
 
 
-def _resume_overrides(cfg) -> list[str]:
+def resume_overrides(cfg) -> list[str]:
     """resume=true: carry on from the newest last.ckpt of the task, in that job's directory."""
-    from modelyard.errors import ConfigError
-
     root = Path(cfg.paths.output_root) / cfg.task
     found = sorted(root.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     if not found:
@@ -79,152 +54,69 @@ def _resume_overrides(cfg) -> list[str]:
     return [f"hydra.run.dir={last.parents[1]}", f"ckpt_path={last}"]
 
 
-def _prepare(args: list[str]) -> None:
+def tracking_client():
+    """The project's tracking store ($MLFLOW_TRACKING_URI, else its mlflow.db), checked."""
+    from modelyard import project
+    from modelyard.tracking import store
+
+    uri = store.default_uri(project.home(project.root()))
+    store.check(uri)
+    return store.client(uri)
+
+
+def prepare(options: argparse.Namespace) -> None:
     from omegaconf import OmegaConf
 
     from modelyard.config import compose
     from modelyard.data.prepare import PREPARERS, prepare
-    from modelyard.errors import ConfigError
 
-    if not args or args[0].startswith("-") or "=" in args[0]:
-        raise ConfigError(f"usage: modelyard prepare <{'|'.join(PREPARERS)}|all> [key=value ...]")
-    names = list(PREPARERS) if args[0] == "all" else [args[0]]
-    cfg = compose("prepare", args[1:])
+    if options.dataset != "all" and options.dataset not in PREPARERS:
+        raise ConfigError(f"unknown dataset {options.dataset!r}: {', '.join(PREPARERS)} or all")
+    names = list(PREPARERS) if options.dataset == "all" else [options.dataset]
+    cfg = compose("prepare", options.overrides)
     fractions = OmegaConf.to_container(cfg.split, resolve=True)
     for name in names:
-        target = prepare(name, Path(cfg.out_dir), fractions, int(cfg.seed))
-        print(f"prepared {name}: {target}")
+        print(f"prepared {name}: {prepare(name, Path(cfg.out_dir), fractions, int(cfg.seed))}")
 
 
-def _use_project_tracking_store() -> str:
-    """MLFLOW_TRACKING_URI, else the project's SQLite store, as conf/logger/mlflow.yaml says.
-
-    A server that does not answer fails here in seconds, not after the client's retries."""
-    import os
-
-    from modelyard.config import PROJECT_ROOT
-    from modelyard.uris import check_reachable, without_credentials
-
-    uri = os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{PROJECT_ROOT}/mlflow.db")
-    check_reachable(uri)
-    return without_credentials(uri)
-
-
-def _server(args: list[str]) -> None:
-    from modelyard.config import check_overrides
-    from modelyard.server import serve
-
-    serve(check_overrides("server", args))
-
-
-def _models(args: list[str]) -> None:
-    from modelyard.errors import ConfigError
-
-    usage = ("usage: modelyard models list [<name>] | promote <name> [key=value ...] "
-             "| rollback <name> | reproduce <name>/<version> [--tolerance T]")
-    arity = {"list": lambda n: n <= 2, "promote": lambda n: n >= 2,
-             "rollback": lambda n: n == 2, "reproduce": lambda n: n in (2, 4)}
-    if not args or args[0] not in arity or not arity[args[0]](len(args)):
-        raise ConfigError(usage)
-    store = _use_project_tracking_store()
-    from mlflow.exceptions import MlflowException
-
-    try:
-        if args[0] == "list":
-            _list_models(args[1] if len(args) == 2 else None, store)
-        elif args[0] == "promote":
-            _promote(args[1], args[2:])
-        elif args[0] == "reproduce":
-            _reproduce(args[1], args[2:], usage)
-        else:
-            from modelyard.promotion import rollback
-
-            demoted, restored = rollback(args[1])
-            print(f"{args[1]}: champion v{demoted} -> v{restored} (rolled back)")
-    except MlflowException as err:
-        raise ConfigError(str(err).splitlines()[0]) from None
-
-
-def _reproduce(ref: str, options: list[str], usage: str) -> None:
+def models_list(options: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from modelyard.errors import ConfigError
-    from modelyard.reproduce import reproduce
+    from modelyard.registry.register import list_versions
 
-    try:
-        tolerance = float(options[1]) if options and options[0] == "--tolerance" else 1e-6
-    except ValueError:
-        raise ConfigError(usage) from None
-    if options and options[0] != "--tolerance":
-        raise ConfigError(usage)
-    result = reproduce(ref)
-    table = Table(title=f"{result.name} v{result.version}: reproduction")
-    for column in ("", "original", "reproduced", "|difference|"):
-        table.add_column(column)
-    for tag, original, again in result.lineage:
-        table.add_row(tag, original[:16], again[:16], "same" if original == again else "DIFFERENT")
-    for metric, original, again in result.metrics:
-        table.add_row(metric, f"{original:.8g}", f"{again:.8g}", f"{abs(original - again):.2g}")
-    Console(width=160).print(table)
-    if result.config_differences:
-        print(f"config differs in: {', '.join(result.config_differences)}")
-    verdict = result.matches(tolerance)
-    print(f"{'reproduced' if verdict else 'NOT reproduced'}: largest metric difference "
-          f"{result.max_abs_diff:.3g} (tolerance {tolerance:g})")
-    if not verdict:
-        sys.exit(NOT_REPRODUCED_EXIT)
+    client = tracking_client()
+    from modelyard.tracking.store import without_credentials
 
-
-def _predict(args: list[str]) -> None:
-    from modelyard.errors import ConfigError
-
-    parser = argparse.ArgumentParser(prog="modelyard predict", add_help=False)
-    parser.add_argument("name")
-    parser.add_argument("file")
-    parser.add_argument("--alias", default="champion")
-    try:
-        options = parser.parse_args(args)
-    except SystemExit:
-        raise ConfigError("usage: modelyard predict <name> <file> [--alias champion]") from None
-    _use_project_tracking_store()
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    from modelyard.serving import read_inputs
-
-    inputs = read_inputs(options.file)
-    try:
-        model = mlflow.pyfunc.load_model(f"models:/{options.name}@{options.alias}")
-        predictions = model.predict(inputs)
-    except MlflowException as err:
-        raise ConfigError(" ".join(str(err).split())[:500]) from None
-    print(predictions.to_csv(index=False), end="")
-
-
-def _list_models(name: str | None, store: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    from modelyard.registry import list_versions
-
-    rows = list_versions(name)
-    table = Table(title=f"registered models ({store})")
+    table = Table(title=f"registered models ({without_credentials(client.tracking_uri)})")
     for column in ("model", "version", "aliases", "metrics", "data", "git"):
         table.add_column(column)
-    for row in rows:
+    for row in list_versions(client, options.name):
         table.add_row(*row.values())
     Console(width=160).print(table)
 
 
-def _promote(name: str, overrides: list[str]) -> None:
+def models_register(options: argparse.Namespace) -> None:
+    """A model file (default: the pipeline's) as the task's challenger; idempotent."""
+    from modelyard.config import compose
+    from modelyard.registry.register import register
+    from modelyard.training import build
+
+    cfg = compose("train", [f"experiment={options.task}", *options.overrides])
+    model_file = Path(options.model_file or f"pipeline/{options.task}/train/model.ckpt")
+    version = register(cfg, model_file, build.datamodule(cfg))
+    aliases = ",".join(sorted(version.aliases)) or "no alias"
+    print(f"registered: models:/{version.name}/{version.version} ({aliases})")
+
+
+def models_promote(options: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from modelyard.promotion import promote
+    from modelyard.registry.promotion import promote
 
-    decision = promote(name, overrides)
-    table = Table(title=f"{name}: {'PROMOTED' if decision.promoted else 'REJECTED'}")
+    decision = promote(tracking_client(), options.name, options.overrides)
+    table = Table(title=f"{options.name}: {'PROMOTED' if decision.promoted else 'REJECTED'}")
     for column in ("role", "version", decision.metric):
         table.add_column(column)
     for role, version in (("challenger", decision.challenger), ("champion", decision.champion)):
@@ -237,29 +129,140 @@ def _promote(name: str, overrides: list[str]) -> None:
         sys.exit(PROMOTION_REJECTED_EXIT)
 
 
+def models_rollback(options: argparse.Namespace) -> None:
+    from modelyard.registry.promotion import rollback
+
+    demoted, restored = rollback(tracking_client(), options.name)
+    print(f"{options.name}: champion v{demoted} -> v{restored} (rolled back)")
+
+
+def models_reproduce(options: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from modelyard.registry.reproduce import reproduce
+
+    result = reproduce(tracking_client(), options.ref)
+    table = Table(title=f"{result.name} v{result.version}: reproduction")
+    for column in ("", "original", "reproduced", "|difference|"):
+        table.add_column(column)
+    for tag, original, again in result.lineage:
+        table.add_row(tag, original[:16], again[:16], "same" if original == again else "DIFFERENT")
+    for metric, original, again in result.metrics:
+        table.add_row(metric, f"{original:.8g}", f"{again:.8g}", f"{abs(original - again):.2g}")
+    Console(width=160).print(table)
+    if result.config_differences:
+        print(f"config differs in: {', '.join(result.config_differences)}")
+    verdict = result.matches(options.tolerance)
+    print(f"{'reproduced' if verdict else 'NOT reproduced'}: largest metric difference "
+          f"{result.max_abs_diff:.3g} (tolerance {options.tolerance:g})")
+    if not verdict:
+        sys.exit(NOT_REPRODUCED_EXIT)
+
+
+def predict(options: argparse.Namespace) -> None:
+    tracking_client()  # checks the store, and sets no global: the URI goes to load_model
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from modelyard import project
+    from modelyard.registry.serving import read_inputs
+    from modelyard.tracking import store
+
+    inputs = read_inputs(options.file)
+    mlflow.set_registry_uri(store.default_uri(project.home(project.root())))
+    try:
+        model = mlflow.pyfunc.load_model(f"models:/{options.name}@{options.alias}")
+        predictions = model.predict(inputs)
+    except MlflowException as err:
+        raise ConfigError(" ".join(str(err).split())[:500]) from None
+    print(predictions.to_csv(index=False), end="")
+
+
+def plots(options: argparse.Namespace) -> None:
+    from modelyard.plots import write_pipeline_plots
+
+    for path in write_pipeline_plots(options.task, options.overrides):
+        print(f"wrote {path}")
+
+
+def server(options: argparse.Namespace) -> None:
+    from modelyard.config import check_overrides
+    from modelyard.tracking.server import serve
+
+    serve(check_overrides("server", options.overrides))
+
+
+class Parser(argparse.ArgumentParser):
+    """Usage mistakes as one line, like every other user error."""
+
+    def error(self, message: str) -> None:
+        fail(f"{message} (see `{self.prog} --help`)")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = Parser(
+        prog="modelyard", description="Lightning models composed by Hydra, tracked by MLflow, "
+        "versioned by DVC.", epilog=f"tasks: {TASKS}. `modelyard train --help` shows the "
+        "config groups and their options (Hydra).")
+    top.add_argument("--version", action="version", version=f"modelyard {__version__}")
+    commands = top.add_subparsers(dest="command", metavar="<command>")
+
+    def command(name: str, helptext: str, run, parent=commands) -> argparse.ArgumentParser:
+        sub = parent.add_parser(name, help=helptext, description=helptext)
+        sub.set_defaults(run=run)
+        return sub
+
+    def overrides(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+
+    for name, helptext in (("train", "fit, test, record in MLflow, register the challenger"),
+                           ("evaluate", "test a checkpoint (ckpt_path=<file>)"),
+                           ("sweep", "Optuna study over conf/hparams_search/<name>")):
+        command(name, f"{helptext}: experiment=<task> [key=value ...]", None)
+    sub = command("prepare", "packaged raw data -> data/<name>/ with a manifest", prepare)
+    sub.add_argument("dataset", metavar="<market|digits|reviews|all>")
+    overrides(sub)
+    models = command("models", "the model registry", None).add_subparsers(
+        dest="action", metavar="<action>", required=True)
+    sub = command("list", "registered versions, aliases, metrics", models_list, models)
+    sub.add_argument("name", nargs="?")
+    sub = command("register", "a model file as the task's challenger (idempotent)",
+                  models_register, models)
+    sub.add_argument("task")
+    sub.add_argument("--model-file", help="default: pipeline/<task>/train/model.ckpt")
+    overrides(sub)
+    sub = command("promote", "gate challenger vs champion (exit 0 promoted, 3 rejected)",
+                  models_promote, models)
+    sub.add_argument("name")
+    overrides(sub)
+    sub = command("rollback", "give champion back to the version it replaced",
+                  models_rollback, models)
+    sub.add_argument("name")
+    sub = command("reproduce", "retrain a version from its lineage and compare (exit 0 / 4)",
+                  models_reproduce, models)
+    sub.add_argument("ref", metavar="<name>/<version>|<name>@<alias>")
+    sub.add_argument("--tolerance", type=float, default=1e-6)
+    sub = command("predict", "score a CSV, an image/.npy or a .txt of reviews offline", predict)
+    sub.add_argument("name")
+    sub.add_argument("file")
+    sub.add_argument("--alias", default="champion")
+    sub = command("plots", "the pipeline's figures from its history and predictions", plots)
+    sub.add_argument("task")
+    overrides(sub)
+    sub = command("server", "team MLflow server (conf/server.yaml)", server)
+    overrides(sub)
+    return top
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(prog="modelyard", usage=USAGE, add_help=False)
-    parser.add_argument("command", nargs="?")
-    parser.add_argument("--version", action="version", version=f"modelyard {__version__}")
-    parser.add_argument("-h", "--help", action="store_true")
-    known, rest = parser.parse_known_args(argv[:1])
-    rest += argv[1:]
-    if known.help or not known.command:
-        print(USAGE, end="")
-        return
     with exit_on_user_error():
-        if known.command == "prepare":
-            _prepare(rest)
-        elif known.command == "models":
-            _models(rest)
-        elif known.command == "predict":
-            _predict(rest)
-        elif known.command == "server":
-            _server(rest)
-        elif known.command in ("train", "evaluate", "sweep"):
-            _run_hydra_app(known.command, rest)
-        else:
-            from modelyard.errors import ConfigError
-
-            raise ConfigError(f"unknown command {known.command!r}; see `modelyard --help`")
+        if argv and argv[0] in ("train", "evaluate", "sweep"):
+            hydra_command(argv[0], argv[1:])  # Hydra parses its own arguments and --help
+            return
+        options = parser().parse_args(argv)
+        if options.command is None:
+            parser().print_help()
+            return
+        options.run(options)

@@ -1,31 +1,17 @@
-"""Where the configs live, the resolvers they use, and a pre-flight check of overrides.
-
-Importing this module registers the OmegaConf resolvers, so every entry point imports it
-before Hydra composes anything.
-"""
+"""The configs' resolvers, composition from the project's conf/, and a pre-flight check of
+overrides. Entry points call `register_resolvers()` before Hydra composes anything."""
 
 from __future__ import annotations
 
 import os
 import secrets
-from pathlib import Path
-from urllib.parse import urlparse
+from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
-from modelyard.errors import ConfigError
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-CONF_DIR = PROJECT_ROOT / "conf"
-
-
-def local_artifact_root(tracking_uri: str, experiment: str) -> str | None:
-    """Artifacts of a SQLite store go beside the database; a server decides for itself."""
-    parsed = urlparse(tracking_uri)
-    if parsed.scheme != "sqlite":
-        return None
-    db_path = Path(tracking_uri.removeprefix("sqlite:///")).resolve()
-    return (db_path.parent / "mlartifacts" / experiment).as_uri()
+from modelyard import project
+from modelyard.errors import ConfigError, exit_on_user_error, one_line
+from modelyard.tracking.store import local_artifact_root
 
 
 def launcher_env(key: str) -> int | str:
@@ -41,22 +27,26 @@ def launcher_env(key: str) -> int | str:
     raise ValueError(f"launcher_env: unknown key {key!r} (num_nodes or devices)")
 
 
-# use_cache: one value per config, so every reference to it within a run agrees.
-OmegaConf.register_new_resolver("project_root", lambda: str(PROJECT_ROOT), replace=True)
-OmegaConf.register_new_resolver("cwd", os.getcwd, replace=True)
-OmegaConf.register_new_resolver(
-    "unique_suffix", lambda: secrets.token_hex(3), use_cache=True, replace=True
-)
-OmegaConf.register_new_resolver("local_artifact_root", local_artifact_root, replace=True)
-OmegaConf.register_new_resolver("launcher_env", launcher_env, replace=True)
+def register_resolvers() -> None:
+    """The `${name:}` resolvers conf/ uses; idempotent."""
+    resolvers = {
+        "project_root": lambda: str(project.root()),
+        # the project's shared state: the queuing repository for a queued DVC experiment
+        "project_home": lambda: str(project.home(project.root())),
+        "cwd": os.getcwd,
+        "local_artifact_root": local_artifact_root,
+        "launcher_env": launcher_env,
+    }
+    for name, resolver in resolvers.items():
+        OmegaConf.register_new_resolver(name, resolver, replace=True)
+    # use_cache: one value per config, so every reference to it within a run agrees
+    OmegaConf.register_new_resolver(
+        "unique_suffix", lambda: secrets.token_hex(3), use_cache=True, replace=True
+    )
 
 
 def config_groups() -> set[str]:
-    return {p.name for p in CONF_DIR.iterdir() if p.is_dir()}
-
-
-def _one_line(message: str) -> str:
-    return "; ".join(line.strip() for line in str(message).splitlines() if line.strip())
+    return {p.name for p in project.conf_dir().iterdir() if p.is_dir()}
 
 
 def compose(config_name: str, overrides: list[str]) -> DictConfig:
@@ -66,11 +56,12 @@ def compose(config_name: str, overrides: list[str]) -> DictConfig:
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
+    register_resolvers()
     try:
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        with initialize_config_dir(str(project.conf_dir()), version_base="1.3"):
             return hydra_compose(config_name=config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(_one_line(err)) from None
+        raise ConfigError(one_line(err)) from None
 
 
 def _kind(value: object) -> str | None:
@@ -114,7 +105,7 @@ def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
     try:
         parsed = OverridesParser.create().parse_overrides(plain)
     except Exception as err:
-        raise ConfigError(_one_line(err)) from None
+        raise ConfigError(one_line(err)) from None
     groups = config_groups()
 
     def is_group(o) -> bool:
@@ -142,3 +133,21 @@ def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
     if missing:
         raise ConfigError(f"missing mandatory value(s): {', '.join(missing)} (set key=value)")
     return full
+
+
+def hydra_app(config_name: str, body: Callable[[DictConfig], None]) -> None:
+    """Run `body` as the Hydra app of conf/<config_name>.yaml in the project found from the
+    working directory; a user's mistake ends in one line and exit 2."""
+    import hydra
+
+    with exit_on_user_error():
+        root = project.root()
+        project.check_code_matches(root)
+        register_resolvers()
+
+    @hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name=config_name)
+    def app(cfg: DictConfig) -> None:
+        with exit_on_user_error():
+            body(cfg)
+
+    app()

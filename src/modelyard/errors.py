@@ -1,4 +1,12 @@
-"""Errors a user can fix: the CLI prints them as one line and exits non-zero."""
+"""Errors a user can fix, and the one way they are shown: one line on stderr, non-zero exit."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+USER_ERROR_EXIT = 2
 
 
 class ModelyardError(Exception):
@@ -11,3 +19,29 @@ class ConfigError(ModelyardError):
 
 class DataError(ModelyardError):
     """A missing, corrupt or malformed data file."""
+
+
+class StoreError(ModelyardError):
+    """A tracking store, registry or study storage that cannot be used."""
+
+
+def one_line(error: BaseException | str, limit: int = 300) -> str:
+    """An error's message (a database driver's own, when SQLAlchemy wraps one) on one line."""
+    if isinstance(error, BaseException):
+        text = str(getattr(error, "orig", None) or error).strip() or type(error).__name__
+    else:
+        text = error
+    return " ".join(text.split())[:limit]
+
+
+def fail(message: str) -> None:
+    print(f"modelyard: error: {message}", file=sys.stderr)
+    sys.exit(USER_ERROR_EXIT)
+
+
+@contextmanager
+def exit_on_user_error() -> Iterator[None]:
+    try:
+        yield
+    except ModelyardError as err:
+        fail(str(err))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import matplotlib
 
@@ -29,7 +30,8 @@ def learning_curves(history: dict[str, list[float]]) -> Figure:
 
 
 def confusion_matrix(matrix: np.ndarray, labels: Sequence[object]) -> Figure:
-    fig, ax = plt.subplots(figsize=(1 + 0.55 * len(labels), 0.8 + 0.5 * len(labels)))
+    side = max(3.5, 1.2 + 0.55 * len(labels))
+    fig, ax = plt.subplots(figsize=(side + 0.6, side))
     image = ax.imshow(matrix, cmap="Blues")
     ax.set(
         xticks=range(len(labels)), yticks=range(len(labels)),
@@ -57,3 +59,54 @@ def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, quantity: str
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def test_figures(table: dict[str, Sequence[float]], class_names: Sequence[str],
+                 quantity: str) -> dict[str, Figure]:
+    """What a test run's (actual, predicted) pairs look like, by file name: a confusion
+    matrix for classes, predicted against actual for a quantity."""
+    actual, predicted = np.asarray(table["actual"]), np.asarray(table["predicted"])
+    if class_names:
+        matrix = np.zeros((len(class_names), len(class_names)), dtype=int)
+        np.add.at(matrix, (actual.astype(int), predicted.astype(int)), 1)
+        return {"confusion_matrix.png": confusion_matrix(matrix, class_names)}
+    return {"predicted_vs_actual.png": predicted_vs_actual(actual, predicted, quantity)}
+
+
+def write_pipeline_plots(task: str, overrides: list[str]) -> list[Path]:
+    """The pipeline's figures for a task, from what its train and evaluate stages wrote:
+    pipeline/<task>/plots/{learning_curves,confusion_matrix|predicted_vs_actual}.png."""
+    import csv
+
+    from hydra.utils import get_class
+
+    from modelyard import project
+    from modelyard.config import compose
+    from modelyard.errors import DataError
+
+    cfg = compose("train", [f"experiment={task}", *overrides])
+    stage_dir = project.root() / "pipeline" / task
+
+    def columns(path: Path) -> dict[str, list[float]]:
+        if not path.is_file():
+            raise DataError(f"{path}: missing; run `dvc repro {task}` first")
+        with path.open() as fh:
+            rows = list(csv.DictReader(fh))
+        return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
+
+    history = columns(stage_dir / "train" / "history.csv")
+    history.pop("epoch", None)
+    figures = {
+        "learning_curves.png": learning_curves(history),
+        **test_figures(columns(stage_dir / "evaluate" / "predictions.csv"),
+                       getattr(get_class(cfg.model._target_), "class_names", ()),
+                       cfg.data.get("target", "value")),
+    }
+    out = stage_dir / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, figure in figures.items():
+        figure.savefig(out / name, dpi=110)
+        plt.close(figure)
+        written.append(out / name)
+    return written

@@ -18,7 +18,6 @@ import time
 import warnings
 from pathlib import Path
 
-import hydra
 import lightning as L
 import optuna
 from hydra.utils import instantiate
@@ -29,16 +28,9 @@ from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import FrozenTrial, TrialState
 from optuna_integration import PyTorchLightningPruningCallback
 
-from modelyard.cli_errors import exit_on_user_error
-from modelyard.config import CONF_DIR
-from modelyard.errors import ModelyardError
-from modelyard.train import train
-from modelyard.uris import (
-    check_reachable,
-    database_error,
-    store_init_lock,
-    without_credentials,
-)
+from modelyard.errors import ModelyardError, StoreError, one_line
+from modelyard.tracking.store import init_lock, without_credentials
+from modelyard.training.train import train
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
 PARENT_ATTR = "mlflow_parent_run_id"
@@ -50,10 +42,15 @@ class SurplusTrial(Exception):
 
 
 class BestValue(L.Callback):
-    """The best value of the monitored validation metric: the trial's objective."""
+    """The best value of the monitored validation metric (the trial's objective), and the
+    trial's MLflow run, known even when the trial is pruned."""
 
     def __init__(self, metric: str, maximize: bool) -> None:
         self.metric, self.maximize, self.best = metric, maximize, None
+        self.run_id: str | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.run_id = getattr(trainer.logger, "run_id", None)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or self.metric not in trainer.callback_metrics:
@@ -73,7 +70,7 @@ def rdb_storage(cfg: DictConfig) -> RDBStorage:
     import sqlalchemy
 
     def make() -> RDBStorage:
-        with store_init_lock(cfg.study.storage), warnings.catch_warnings():
+        with init_lock(cfg.study.storage), warnings.catch_warnings():
             # (heartbeats are "experimental" since Optuna 2.9)
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(
@@ -99,9 +96,9 @@ def open_study(cfg: DictConfig) -> tuple[optuna.Study, bool]:
     try:
         storage = rdb_storage(cfg)
     except Exception as err:  # SQLAlchemy and driver errors of every kind
-        raise ModelyardError(
+        raise StoreError(
             f"Optuna storage {without_credentials(cfg.study.storage)} is unusable: "
-            f"{database_error(err)}"
+            f"{one_line(err)}"
         ) from None
     kwargs = {
         "study_name": cfg.study.name,
@@ -134,7 +131,7 @@ def parent_run(study: optuna.Study, created: bool, cfg: DictConfig) -> tuple[Mlf
     while PARENT_ATTR not in study.user_attrs and time.monotonic() < deadline:
         time.sleep(0.5)
         study = optuna.load_study(study_name=study.study_name, storage=study._storage)
-    with store_init_lock(cfg.logger.tracking_uri):
+    with init_lock(cfg.logger.tracking_uri):
         client = MlflowClient(cfg.logger.tracking_uri)
     if PARENT_ATTR in study.user_attrs:
         return client, study.user_attrs[PARENT_ATTR]
@@ -195,9 +192,9 @@ def objective(cfg: DictConfig, parent: str, client: MlflowClient):
         try:
             train(trial_cfg, extra_callbacks=[best, pruning])
         except optuna.TrialPruned:
-            mark_child(client, cfg, trial.number, "PRUNED")
+            mark_child(client, best.run_id, "PRUNED")
             raise
-        mark_child(client, cfg, trial.number, "COMPLETE")
+        mark_child(client, best.run_id, "COMPLETE")
         if best.best is None:
             raise ModelyardError(f"trial {trial.number} logged no {cfg.search.metric}")
         return best.best
@@ -205,18 +202,12 @@ def objective(cfg: DictConfig, parent: str, client: MlflowClient):
     return run_trial
 
 
-def mark_child(client: MlflowClient, cfg: DictConfig, number: int, state: str) -> None:
-    experiment = client.get_experiment_by_name(cfg.task)
-    runs = client.search_runs(
-        [experiment.experiment_id],
-        f"tags.`optuna.study_name` = '{cfg.study.name}' and "
-        f"tags.`optuna.trial_number` = '{number}'",
-        order_by=["attributes.start_time DESC"], max_results=1,
-    ) if experiment else []
-    if runs:
-        client.set_tag(runs[0].info.run_id, "optuna.state", state)
-        if state == "PRUNED":  # the exception ended it FAILED; it was stopped on purpose
-            client.set_terminated(runs[0].info.run_id, "KILLED")
+def mark_child(client: MlflowClient | None, run_id: str | None, state: str) -> None:
+    if client is None or run_id is None:
+        return
+    client.set_tag(run_id, "optuna.state", state)
+    if state == "PRUNED":  # the exception ended it FAILED; it was stopped on purpose
+        client.set_terminated(run_id, "KILLED")
 
 
 def report_trial(study: optuna.Study, trial: FrozenTrial) -> None:
@@ -230,8 +221,6 @@ def report_trial(study: optuna.Study, trial: FrozenTrial) -> None:
 
 
 def sweep(cfg: DictConfig) -> optuna.Study:
-    if cfg.get("logger"):
-        check_reachable(cfg.logger.tracking_uri)
     study, created = open_study(cfg)
     study.set_user_attr("n_trials", cfg.n_trials)
     client, parent = parent_run(study, created, cfg) if cfg.get("logger") else (None, None)
@@ -286,10 +275,11 @@ def summarise(study: optuna.Study, cfg: DictConfig, client: MlflowClient | None,
             client.set_terminated(parent, "FINISHED")
 
 
-@hydra.main(version_base="1.3", config_path=str(CONF_DIR), config_name="sweep")
-def main(cfg: DictConfig) -> None:
-    with exit_on_user_error():
-        sweep(cfg)
+def main() -> None:
+    """The Hydra app behind `modelyard sweep`."""
+    from modelyard.config import hydra_app
+
+    hydra_app("sweep", sweep)
 
 
 if __name__ == "__main__":

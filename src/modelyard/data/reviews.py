@@ -14,8 +14,8 @@ import torch
 
 from modelyard.data.base import SplitDataModule
 from modelyard.data.tables import read_columns
+from modelyard.data.text import build_vocab, word_polarity
 from modelyard.errors import DataError
-from modelyard.text import build_vocab, word_polarity
 
 
 class TextDataset(torch.utils.data.Dataset):

@@ -7,33 +7,10 @@ from typing import Any
 
 import lightning as L
 import torch
-from matplotlib.figure import Figure
-from torchmetrics import Metric, MetricCollection
-from torchmetrics.aggregation import CatMetric
-
-from modelyard import plots
+from torchmetrics import MetricCollection
+from torchmetrics.aggregation import CatMetric, MeanMetric
 
 STAGES = ("train", "val", "test")
-
-
-class BatchMean(Metric):
-    """The epoch's mean of a per-batch value weighted by batch size, computed exactly as
-    `self.log(value, on_epoch=True, batch_size=n)` does, but as a metric object: Lightning's
-    bookkeeping for a logged tensor took a sixth of a regressor step (bench/)."""
-
-    full_state_update = False
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.add_state("total", torch.tensor(0.0), dist_reduce_fx="sum")
-        self.add_state("count", torch.tensor(0), dist_reduce_fx="sum")
-
-    def update(self, value: torch.Tensor, batch_size: int) -> None:
-        self.total = self.total + value.detach() * batch_size
-        self.count = self.count + batch_size
-
-    def compute(self) -> torch.Tensor:
-        return self.total / self.count
 
 
 class SupervisedModule(L.LightningModule, ABC):
@@ -51,7 +28,7 @@ class SupervisedModule(L.LightningModule, ABC):
         self.stage_metrics = torch.nn.ModuleDict(
             {f"{stage}_": metrics.clone(prefix=f"{stage}_") for stage in STAGES}
         )
-        self.stage_losses = torch.nn.ModuleDict({f"{stage}_": BatchMean() for stage in STAGES})
+        self.stage_losses = torch.nn.ModuleDict({f"{stage}_": MeanMetric() for stage in STAGES})
         # Every test (actual, predicted) pair, gathered across processes: plots and tables.
         self.test_actual, self.test_predicted = CatMetric(), CatMetric()
 
@@ -86,10 +63,6 @@ class SupervisedModule(L.LightningModule, ABC):
         """The last test run's pairs (from every rank) as columns `actual` and `predicted`."""
         return self.test_pairs
 
-    def test_figures(self) -> dict[str, Figure]:
-        """Figures describing the last test run, by file name."""
-        return {}
-
     def _step(self, batch: Any, stage: str, batch_idx: int) -> torch.Tensor:
         inputs, target = batch
         output = self(inputs)
@@ -101,7 +74,7 @@ class SupervisedModule(L.LightningModule, ABC):
             self.on_test_batch(scores, target)
         batch_size = len(target)
         losses = self.stage_losses[f"{stage}_"]
-        losses.update(loss, batch_size)
+        losses.update(loss.detach(), weight=batch_size)
         if stage != "train" or batch_idx == 0:
             # Metric objects are only registered by `log`; Lightning computes them over the
             # whole epoch at its end. Registering them once per training epoch, not every
@@ -136,28 +109,9 @@ class SupervisedModule(L.LightningModule, ABC):
 
 
 class ClassifierModule(SupervisedModule, ABC):
-    """The shared loop plus a confusion matrix over the test split."""
+    """The shared loop for class predictions; `class_names` label the classes."""
 
     class_names: tuple[str, ...] = ()
 
-    def init_confusion(self, metric: Metric) -> None:
-        self.test_confusion = metric
-
-    def on_test_epoch_start(self) -> None:
-        super().on_test_epoch_start()
-        self.test_confusion.reset()
-
-    def on_test_batch(self, scores: torch.Tensor, target: torch.Tensor) -> None:
-        super().on_test_batch(scores, target)
-        self.test_confusion.update(scores, target)
-
-    def on_test_epoch_end(self) -> None:
-        super().on_test_epoch_end()
-        self.test_confusion_matrix = self.test_confusion.compute().cpu().numpy()
-
     def test_table(self) -> dict[str, list[int]]:
         return {column: [int(v) for v in values] for column, values in super().test_table().items()}
-
-    def test_figures(self) -> dict[str, Figure]:
-        return {"confusion_matrix.png": plots.confusion_matrix(self.test_confusion_matrix,
-                                                              self.class_names)}

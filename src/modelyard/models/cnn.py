@@ -7,7 +7,6 @@ from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     MulticlassAccuracy,
-    MulticlassConfusionMatrix,
     MulticlassF1Score,
 )
 
@@ -51,7 +50,6 @@ class DigitCNN(ClassifierModule):
             nn.Linear(fc_units, NUM_CLASSES),
         )
         self.init_metrics()
-        self.init_confusion(MulticlassConfusionMatrix(NUM_CLASSES))
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection(

@@ -13,12 +13,11 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
     BinaryAUROC,
-    BinaryConfusionMatrix,
     BinaryF1Score,
 )
 
+from modelyard.data.text import PAD, UNK, tokenize
 from modelyard.models.base import ClassifierModule
-from modelyard.text import PAD, UNK, tokenize
 
 POOLINGS = ("max", "mean", "last")
 
@@ -67,7 +66,6 @@ class SentimentLSTM(ClassifierModule):
         self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), 1)
         self.pooling = pooling
         self.init_metrics()
-        self.init_confusion(BinaryConfusionMatrix())
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection(

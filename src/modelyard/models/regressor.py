@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-from matplotlib.figure import Figure
 from torch import nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
-from modelyard import plots
 from modelyard.models.base import SupervisedModule
 
 
@@ -66,8 +63,3 @@ class MarketRegressor(SupervisedModule):
 
     def predict_from_scores(self, scores: torch.Tensor) -> torch.Tensor:
         return scores
-
-    def test_figures(self) -> dict[str, Figure]:
-        table = {k: np.asarray(v) for k, v in self.test_table().items()}
-        figure = plots.predicted_vs_actual(table["actual"], table["predicted"], "log GDP")
-        return {"predicted_vs_actual.png": figure}

@@ -11,8 +11,8 @@ import sys
 
 from omegaconf import DictConfig
 
-from modelyard.errors import ModelyardError
-from modelyard.uris import database_error, without_credentials
+from modelyard.errors import StoreError, one_line
+from modelyard.tracking.store import without_credentials
 
 CONNECT_TIMEOUT_S = 5
 
@@ -28,8 +28,8 @@ def check_backend_store(uri: str) -> None:
         with engine.connect():
             pass
     except sqlalchemy.exc.SQLAlchemyError as err:
-        raise ModelyardError(
-            f"backend store {without_credentials(uri)} is unusable: {database_error(err)}"
+        raise StoreError(
+            f"backend store {without_credentials(uri)} is unusable: {one_line(err)}"
         ) from None
     finally:
         engine.dispose()

@@ -24,9 +24,11 @@ from mlflow.models.evaluation.validation import ModelValidationFailedException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from modelyard import build
+from modelyard import project
 from modelyard.config import compose
 from modelyard.errors import ModelyardError
+from modelyard.registry.register import alias_version as _alias
+from modelyard.training import build
 
 
 @dataclass
@@ -40,20 +42,17 @@ class Decision:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def _alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _frozen_test_datamodule(cfg: DictConfig, challenger: ModelVersion):
-    """The challenger's own test split, refused if its bytes changed since training."""
-    cfg.data.path = challenger.tags.get("data.path", cfg.data.path)
+    """The challenger's own test split, refused if its bytes changed since training. A
+    recorded repo-relative path is read in this checkout (a temporary DVC workspace it was
+    trained in is gone by now)."""
+    recorded = challenger.tags.get("data.path")
+    if recorded:
+        cfg.data.path = str(project.root() / recorded)
     datamodule = build.datamodule(cfg)
     recorded = challenger.tags.get("data.manifest_sha256", "")
     if datamodule.manifest_sha256 and recorded != datamodule.manifest_sha256:
@@ -106,11 +105,21 @@ def promotion_lock(client: MlflowClient, name: str, wait_s: float = LOCK_WAIT_S)
         client.delete_registered_model(lock)
 
 
-def promote(name: str, overrides: list[str] | None = None) -> Decision:
+def promote(client: MlflowClient, name: str, overrides: list[str] | None = None) -> Decision:
     """Gate the challenger under the model's promotion lock; `overrides` adjust the config."""
-    client = MlflowClient()
+    mlflow.set_tracking_uri(client.tracking_uri)  # scoring runs use MLflow's fluent API
+    mlflow.set_registry_uri(client.tracking_uri)
     with promotion_lock(client, name):
         return _promote_locked(client, name, overrides)
+
+
+def input_schema(client: MlflowClient, version: ModelVersion) -> str | None:
+    """The model's input signature as JSON (None: it has none)."""
+    from mlflow.models import get_model_info
+
+    signature = get_model_info(client.get_model_version_download_uri(
+        version.name, version.version)).signature
+    return signature.inputs.to_json() if signature and signature.inputs else None
 
 
 def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None) -> Decision:
@@ -131,6 +140,11 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
         return Decision(name, False, "the challenger is already champion", policy.metric,
                         str(challenger.version), str(champion.version))
 
+    if champion is not None and input_schema(client, challenger) != input_schema(client, champion):
+        raise ModelyardError(
+            f"{name} v{challenger.version} takes other inputs than champion v{champion.version} "
+            f"(input schemas differ): register it under a model name of its own"
+        )
     wrapper = get_class(registry.models[task].wrapper)
     datamodule = _frozen_test_datamodule(cfg, challenger)
     inputs, targets = wrapper.test_set(datamodule)
@@ -141,7 +155,10 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
     )
     mlflow.set_experiment(task)
     with mlflow.start_run(run_name=f"promote {name} v{challenger.version}",
-                          tags={"modelyard.job": "promote"}):
+                          tags={"modelyard.job": "promote", "modelyard.model": name,
+                                "modelyard.challenger_version": str(challenger.version),
+                                "modelyard.champion_version":
+                                    str(champion.version) if champion else "none"}):
         results = {"challenger": _score(name, challenger, wrapper, inputs, targets, "challenger")}
         if champion is not None:
             results["champion"] = _score(name, champion, wrapper, inputs, targets, "champion")
@@ -184,9 +201,9 @@ def _record(client: MlflowClient, decision: Decision, policy: DictConfig, data_s
         client.set_registered_model_alias(decision.name, champion_alias, decision.challenger)
 
 
-def rollback(name: str, champion_alias: str = "champion") -> tuple[str, str]:
+def rollback(client: MlflowClient, name: str,
+             champion_alias: str = "champion") -> tuple[str, str]:
     """Give the champion alias back to the version it replaced; return (from, to)."""
-    client = MlflowClient()
     with promotion_lock(client, name):
         champion = _alias(client, name, champion_alias)
         if champion is None:

@@ -25,11 +25,14 @@ class CheckpointModel(PythonModel):
     """Loads the LightningModule class named in the model config from the checkpoint."""
 
     def load_context(self, context: Any) -> None:
+        from pathlib import Path
+
         from hydra.utils import get_class
 
+        from modelyard.training.export import load_model
+
         model_class = get_class(context.model_config["model_class"])
-        checkpoint = context.artifacts["checkpoint"]
-        self.model = model_class.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+        self.model = load_model(model_class, Path(context.artifacts["checkpoint"])).eval()
 
     def run(self, inputs: Any) -> torch.Tensor:
         with torch.inference_mode():

@@ -10,10 +10,9 @@ from lightning.pytorch.loggers.logger import DummyLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
-from modelyard import tracking
 from modelyard.data.base import SplitDataModule
-from modelyard.errors import ModelyardError
-from modelyard.uris import store_init_lock
+from modelyard.errors import StoreError
+from modelyard.tracking.store import init_lock, without_credentials
 
 
 def datamodule(cfg: DictConfig) -> SplitDataModule:
@@ -34,12 +33,12 @@ def logger(cfg: DictConfig, run_id: str | None = None) -> Logger | None:
     if rank_zero_only.rank != 0:
         return DummyLogger()
     try:
-        with store_init_lock(cfg.logger.tracking_uri):  # the logger opens the store at once
+        with init_lock(cfg.logger.tracking_uri):  # the logger opens the store at once
             return instantiate(cfg.logger, **({"run_id": run_id} if run_id else {}))
     except InstantiationException as err:
         cause = err.__cause__ or err
-        uri = tracking.without_credentials(cfg.logger.tracking_uri)
-        raise ModelyardError(
+        uri = without_credentials(cfg.logger.tracking_uri)
+        raise StoreError(
             f"cannot open MLflow tracking store {uri}: {type(cause).__name__} {cause}"
         ) from None
 

@@ -28,7 +28,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from modelyard.config import PROJECT_ROOT
+from modelyard import project
 from modelyard.errors import ModelyardError
 
 LINEAGE_TAGS = ("git.sha", "data.manifest_sha256", "dvc.data_md5", "seed", "torch.version",
@@ -80,8 +80,8 @@ def train_overrides(command: str) -> list[str]:
     return [a for a in args if not a.startswith(OUTPUT_OVERRIDES)]
 
 
-def _git(*args: str, cwd: Path = PROJECT_ROOT) -> str:
-    result = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+def _git(*args: str) -> str:
+    result = subprocess.run(["git", *args], cwd=project.root(), capture_output=True, text=True)
     if result.returncode != 0:
         raise ModelyardError(f"git {args[0]} failed: {result.stderr.strip().splitlines()[-1]}")
     return result.stdout.strip()
@@ -97,16 +97,14 @@ def worktree_at(sha: str, parent: Path) -> Iterator[Path]:
         _git("worktree", "remove", "--force", str(target))
 
 
-def checkout_project_data(worktree: Path, data_path: str, original_root: str) -> None:
+def checkout_project_data(worktree: Path, data_path: str) -> None:
     """Materialise the data version the commit's dvc.lock names, from this project's cache."""
-    try:
-        relative = Path(data_path).relative_to(original_root)
-    except ValueError:
+    relative = Path(data_path)
+    if relative.is_absolute() or not (worktree / "dvc.lock").exists():
         return  # data from outside the project: used in place, checked by its manifest
-    if not (worktree / "dvc.lock").exists():
-        return
     dvc = [sys.executable, "-m", "dvc"]
-    subprocess.run([*dvc, "config", "--local", "cache.dir", str(PROJECT_ROOT / ".dvc" / "cache")],
+    cache = project.root() / ".dvc" / "cache"
+    subprocess.run([*dvc, "config", "--local", "cache.dir", str(cache)],
                    cwd=worktree, check=True, capture_output=True)
     done = subprocess.run([*dvc, "checkout", str(relative)], cwd=worktree, capture_output=True,
                           text=True)
@@ -133,14 +131,15 @@ def _comparable(params: dict[str, str]) -> dict[str, str]:
 
 def retrain(source: Run, sha: str, workdir: Path) -> Run:
     """Train again from the worktree's code into a throw-away store; return that run."""
-    params = source.data.params
     with worktree_at(sha, workdir) as code:
-        checkout_project_data(code, params.get("data.path", ""), params.get("paths.root_dir", ""))
+        checkout_project_data(code, source.data.tags.get("data.path", ""))
         store = f"sqlite:///{workdir}/mlflow.db"
         command = [sys.executable, "-m", "modelyard", "train",
                    *train_overrides(source.data.tags["command"]),
                    f"paths.output_root={workdir}/outputs", "registry.register=false"]
-        env = {**os.environ, "PYTHONPATH": str(code / "src"), "MLFLOW_TRACKING_URI": store}
+        env = {k: v for k, v in os.environ.items()  # DVC's own, if `reproduce` runs in a stage
+               if not k.startswith("DVC_") and k != project.ROOT_ENV}
+        env.update({"PYTHONPATH": str(code / "src"), "MLFLOW_TRACKING_URI": store})
         print(f"retraining at {sha[:12]}: {shlex.join(command[3:])}", flush=True)
         if subprocess.run(command, cwd=code, env=env).returncode != 0:
             raise ModelyardError("the retraining failed (see its output above)")
@@ -149,8 +148,7 @@ def retrain(source: Run, sha: str, workdir: Path) -> Run:
     return runs[0]
 
 
-def reproduce(ref: str, record: bool = True) -> Reproduction:
-    client = MlflowClient()
+def reproduce(client: MlflowClient, ref: str, record: bool = True) -> Reproduction:
     version = find_version(client, ref)
     tags = version.tags
     if tags.get("git.dirty") != "false":

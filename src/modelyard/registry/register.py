@@ -1,0 +1,177 @@
+"""Register a trained model: log it as a pyfunc that takes raw inputs, make it a version of
+the task's registered model with its lineage, and give it the `challenger` alias.
+
+Idempotent, so an interrupted registration is finished by running it again: the same weights
+never make a second version, and a version left without its alias gets it. A model file with
+no training run in this store (pulled from a DVC remote, restored from DVC's run-cache) is
+registered from a run of its own that says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import get_class
+from mlflow.entities import Run
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+from omegaconf import DictConfig
+
+import modelyard
+from modelyard.tracking import lineage, store
+from modelyard.tracking.run import resolved_yaml
+from modelyard.training.export import load_model, weights_sha256
+
+# What a served model imports, pinned to the public release of what is installed: a local
+# version label such as torch's "+cpu" is not on PyPI, so a stranger could not install it.
+PIP_PACKAGES = ("torch", "lightning", "torchmetrics", "hydra-core", "omegaconf", "mlflow",
+                "numpy", "pandas", "scikit-learn")
+
+
+def requirement(package: str) -> str:
+    return f"{package}=={metadata.version(package).split('+')[0]}"
+
+
+def model_name(cfg: DictConfig) -> str:
+    """`registry.name`, else the task's model; data other than the project's own prepared
+    dataset gets a model of its own (`<task model>-<data directory>`), never the shipped one."""
+    if cfg.registry.get("name"):
+        return str(cfg.registry.name)
+    base = str(cfg.registry.models[cfg.task].name)
+    shipped = Path(cfg.paths.data_dir) / get_class(cfg.data._target_).dataset_name
+    data = Path(cfg.data.path)
+    return base if data.resolve() == shipped.resolve() else f"{base}-{data.resolve().name}"
+
+
+def version_tags(run: Run, weights: str) -> dict[str, str]:
+    tags = {
+        "source_run": run.info.run_id,
+        "weights_sha256": weights,
+        **{k: v for k, v in run.data.tags.items()
+           if k.startswith(("git.", "data.", "dvc.", "seed", "modelyard.", "config_sha256",
+                            "registered_from"))},
+        **{f"metric.{k}": f"{v:.6g}" for k, v in run.data.metrics.items()
+           if k.startswith(("test_", "baseline_"))},
+    }
+    return {k: str(v) for k, v in tags.items()}
+
+
+def training_run(client: MlflowClient, task: str, weights: str) -> Run | None:
+    experiment = client.get_experiment_by_name(task)
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id],
+                              f"tags.weights_sha256 = '{weights}' and "
+                              f"attributes.status = 'FINISHED'",
+                              order_by=["attributes.start_time ASC"], max_results=1)
+    return runs[0] if runs else None
+
+
+def import_run(client: MlflowClient, cfg: DictConfig, model: Any, model_file: Path,
+               datamodule: Any, weights: str) -> Run:
+    """A run for a model file trained elsewhere: lineage of this checkout, the file's own
+    hyperparameters, and where it came from."""
+    root = Path(cfg.paths.root_dir)
+    experiment = client.get_experiment_by_name(cfg.task)
+    experiment_id = (experiment.experiment_id if experiment else
+                     client.create_experiment(cfg.task, cfg.logger.artifact_location))
+    tags = {
+        **lineage.lineage_tags(root, cfg.task, cfg.data.path, cfg.seed,
+                               datamodule.manifest_sha256),
+        "modelyard.job": "register",
+        "registered_from": lineage.relative_to_project(model_file, root),
+        "weights_sha256": weights,
+    }
+    run = client.create_run(experiment_id, run_name=f"{cfg.task}-imported-{weights[:6]}",
+                            tags=tags)
+    for key, value in model.hparams.items():
+        if isinstance(value, int | float | str):
+            client.log_param(run.info.run_id, f"model.{key}", value)
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return client.get_run(run.info.run_id)
+
+
+def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, model_file: Path,
+               datamodule: Any, name: str) -> str:
+    """Log the pyfunc model into the run; return its model URI."""
+    import mlflow
+
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    signature, example = wrapper.describe(model, datamodule)
+    with mlflow.start_run(run_id=run_id):
+        info = mlflow.pyfunc.log_model(
+            name=name,
+            python_model=wrapper(),
+            artifacts={"checkpoint": str(model_file)},
+            model_config={"model_class": f"{type(model).__module__}.{type(model).__qualname__}"},
+            code_paths=[str(Path(modelyard.__file__).parent)],
+            signature=signature,
+            input_example=example,
+            pip_requirements=[requirement(p) for p in PIP_PACKAGES],
+        )
+    return info.model_uri
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def register(cfg: DictConfig, model_file: Path, datamodule: Any,
+             run_id: str | None = None) -> ModelVersion:
+    """Make `model_file` a version of the task's model carrying `challenger` (or already
+    `champion`); `run_id`: the run that trained it, when the caller knows it."""
+    tracking_uri = cfg.logger.tracking_uri
+    client = store.client(tracking_uri)
+    name, registry = model_name(cfg), cfg.registry
+    wrapper = get_class(registry.models[cfg.task].wrapper)
+    model = load_model(get_class(cfg.model._target_), Path(model_file))
+    weights = weights_sha256(model.state_dict())
+    version = next((v for v in client.search_model_versions(f"name='{name}'")
+                    if v.tags.get("weights_sha256") == weights), None)
+    if version is None:
+        run = (client.get_run(run_id) if run_id else None) or training_run(
+            client, cfg.task, weights) or import_run(client, cfg, model, Path(model_file),
+                                                     datamodule, weights)
+        uri = log_pyfunc(tracking_uri, run.info.run_id, wrapper, model, Path(model_file),
+                         datamodule, cfg.task)
+        tags = {**version_tags(run, weights),
+                "config_sha256": hashlib.sha256(resolved_yaml(cfg).encode()).hexdigest()}
+        import mlflow
+
+        version = mlflow.register_model(uri, name, tags=tags)
+    champion = alias_version(client, name, registry.champion_alias)
+    if champion is None or str(champion.version) != str(version.version):
+        client.set_registered_model_alias(name, registry.challenger_alias, version.version)
+    return client.get_model_version(name, version.version)
+
+
+def list_versions(client: MlflowClient, name: str | None = None) -> list[dict[str, str]]:
+    """Every registered version (of one model, or all), newest first, as table rows."""
+    names = [name] if name else sorted(m.name for m in client.search_registered_models())
+    rows = []
+    for model_name_ in names:
+        aliases = client.get_registered_model(model_name_).aliases
+        by_version: dict[str, list[str]] = {}
+        for alias, version in aliases.items():
+            by_version.setdefault(str(version), []).append(alias)
+        versions = client.search_model_versions(f"name='{model_name_}'")
+        for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
+            metrics = {k.removeprefix("metric."): val for k, val in v.tags.items()
+                       if k.startswith("metric.test_") and not k.endswith("_loss")}
+            rows.append({
+                "model": model_name_,
+                "version": str(v.version),
+                "aliases": ",".join(sorted(by_version.get(str(v.version), []))),
+                "metrics": " ".join(f"{k}={val}" for k, val in sorted(metrics.items())),
+                "data": (v.tags.get("dvc.data_md5") or v.tags.get("data.manifest_sha256", ""))[:12],
+                "git": v.tags.get("git.sha", "")[:8],
+            })
+    return rows

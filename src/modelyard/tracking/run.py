@@ -1,0 +1,151 @@
+"""MLflow bookkeeping around a run: params, lineage tags, config, datasets, figures,
+artifacts, status.
+
+Lightning's MLFlowLogger owns the run (rank 0 only); this module adds what it does not
+record and makes sure a run never stays RUNNING after a failure.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import MLFlowLogger
+from matplotlib.figure import Figure
+from mlflow.entities import RunTag
+from omegaconf import DictConfig, OmegaConf
+
+from modelyard.errors import StoreError, one_line
+from modelyard.tracking.logger import ResumableMLFlowLogger
+from modelyard.tracking.store import without_credentials
+
+
+def flat_params(cfg: DictConfig) -> dict[str, Any]:
+    """The resolved config as dotted keys (Hydra's own section left out)."""
+    container = OmegaConf.to_container(cfg, resolve=True)
+    container.pop("hydra", None)
+    flat: dict[str, Any] = {}
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, Mapping) and node:
+            for key, value in node.items():
+                walk(f"{prefix}.{key}" if prefix else str(key), value)
+        else:
+            flat[prefix] = node
+
+    walk("", container)
+    return {k: without_credentials(v) if isinstance(v, str) else v for k, v in flat.items()}
+
+
+def resolved_yaml(cfg: DictConfig) -> str:
+    """The resolved config as YAML, with credentials removed from any URI in it."""
+    return without_credentials(OmegaConf.to_yaml(cfg, resolve=True))
+
+
+class TrackedRun:
+    """Writes to the logger's run; with no logger (logger=none) every call is a no-op."""
+
+    def __init__(self, logger: MLFlowLogger | None, output_dir: Path) -> None:
+        self.logger = logger
+        self.output_dir = output_dir
+
+    @property
+    def run_id(self) -> str | None:
+        return self.logger.run_id if self.logger else None
+
+    def log_metrics(self, metrics: Mapping[str, float]) -> None:
+        if self.logger and metrics:
+            self.logger.log_metrics(dict(metrics))
+
+    def log_figures(self, figures: Mapping[str, Figure]) -> None:
+        """Each figure as a `plots/` artifact of the run."""
+        import matplotlib.pyplot as plt
+
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, figure in figures.items():
+                if self.logger:
+                    figure.savefig(Path(tmp) / name, dpi=110)
+                    self.logger.experiment.log_artifact(self.run_id, str(Path(tmp) / name),
+                                                        "plots")
+                plt.close(figure)
+
+    def log_datasets(self, datasets: Mapping[str, Any]) -> None:
+        """MLflow datasets (mlflow.data.*) by context: train, validation, test."""
+        if not self.logger:
+            return
+        from mlflow.entities import DatasetInput, InputTag
+
+        inputs = [DatasetInput(dataset._to_mlflow_entity(),
+                               [InputTag("mlflow.data.context", context)])
+                  for context, dataset in datasets.items()]
+        self.logger.experiment.log_inputs(self.run_id, datasets=inputs)
+
+    def set_tags(self, tags: Mapping[str, str]) -> None:
+        if self.logger and tags:
+            self.logger.experiment.log_batch(
+                self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_json(self, payload: Mapping[str, Any], artifact_file: str) -> None:
+        if self.logger:
+            self.logger.experiment.log_dict(self.run_id, dict(payload), artifact_file)
+
+    def log_artifact(self, path: str | Path, artifact_dir: str) -> None:
+        if self.logger and path:
+            self.logger.experiment.log_artifact(self.run_id, str(path), artifact_dir)
+
+
+def _start(logger: MLFlowLogger, tracking_uri: str) -> str:
+    """Create the run (Lightning does it lazily), turning store errors into one line."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return logger.run_id
+    except (MlflowException, OSError) as err:
+        raise StoreError(
+            f"cannot open MLflow tracking store {without_credentials(tracking_uri)}: "
+            f"{one_line(err)}"
+        ) from None
+
+
+@contextmanager
+def tracked_run(
+    logger: MLFlowLogger | None, cfg: DictConfig, tags: Mapping[str, str], output_dir: Path,
+    resumed: bool = False, params: Mapping[str, Any] | None = None,
+) -> Iterator[TrackedRun]:
+    """Start the run with params, tags and config.yaml; end it FINISHED, FAILED or KILLED.
+
+    `params`: recorded over the config's own (an evaluation records what trained the model).
+    `resumed`: the logger continues a run a crashed job left; params it already has stay as
+    they were (MLflow forbids changing them), and the config goes to config.resumed.yaml.
+    """
+    run = TrackedRun(logger, output_dir)
+    if logger is None:
+        yield run
+        return
+    _start(logger, cfg.logger.tracking_uri)
+    client = logger.experiment
+    params = {**flat_params(cfg), **(params or {})}
+    if resumed:
+        client.update_run(run.run_id, status="RUNNING")
+        recorded = client.get_run(run.run_id).data.params
+        params = {k: v for k, v in params.items() if k not in recorded}
+        if isinstance(logger, ResumableMLFlowLogger):
+            logger.remember_recorded_steps()
+    try:  # from here on a failure ends the run FAILED, never leaves it RUNNING
+        logger.log_hyperparams(params)
+        client.log_batch(run.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        client.log_text(run.run_id, resolved_yaml(cfg),
+                        "config.resumed.yaml" if resumed else "config.yaml")
+        yield run
+        if isinstance(logger, ResumableMLFlowLogger):
+            logger.flush()  # every point stored before the run is called finished
+    except KeyboardInterrupt:
+        client.set_terminated(run.run_id, "KILLED")
+        raise
+    except BaseException:
+        client.set_terminated(run.run_id, "FAILED")
+        raise
+    client.set_terminated(run.run_id, "FINISHED")

@@ -1,0 +1,89 @@
+"""Which tracking store a job uses, and checks that fail in seconds with one line: credentials
+kept out of anything printed or recorded, a server that does not answer, a SQLite file whose
+directory does not exist. Light on imports: the CLI checks before torch loads."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from urllib.parse import urlparse
+
+from modelyard.errors import StoreError
+
+SERVER_TIMEOUT_S = 5
+CREDENTIALS = re.compile(r"(?<=://)[^/\s@]+@")  # user:password@ right after a URI scheme
+SQLITE = "sqlite:///"
+
+
+def default_uri(home: Path) -> str:
+    """$MLFLOW_TRACKING_URI, else the project's own SQLite store (conf/logger/mlflow.yaml
+    says the same for training jobs)."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"{SQLITE}{home}/mlflow.db"
+
+
+def check(tracking_uri: str) -> None:
+    """Fail fast, before any run exists, on a store that cannot work."""
+    if tracking_uri.startswith(SQLITE):
+        directory = Path(tracking_uri.removeprefix(SQLITE)).parent
+        if not directory.is_dir():
+            raise StoreError(f"MLflow tracking store {tracking_uri}: no such directory {directory}")
+        return
+    if not tracking_uri.startswith(("http://", "https://")):
+        return
+    import requests
+
+    try:
+        requests.get(f"{tracking_uri.rstrip('/')}/health", timeout=SERVER_TIMEOUT_S)
+    except requests.RequestException as err:
+        raise StoreError(
+            f"MLflow tracking server {without_credentials(tracking_uri)} is unreachable "
+            f"({type(err).__name__}); start it or set MLFLOW_TRACKING_URI"
+        ) from None
+
+
+def local_artifact_root(tracking_uri: str, experiment: str) -> str | None:
+    """Artifacts of a SQLite store go beside the database; a server decides for itself."""
+    if urlparse(tracking_uri).scheme != "sqlite":
+        return None
+    db_path = Path(tracking_uri.removeprefix(SQLITE)).resolve()
+    return (db_path.parent / "mlartifacts" / experiment).as_uri()
+
+
+def without_credentials(text: str) -> str:
+    """`text` with the user:password@ of every URI in it removed, safe to print or record."""
+    return CREDENTIALS.sub("", text)
+
+
+@contextmanager
+def init_lock(uri: str) -> Iterator[None]:
+    """Serialise opening a SQLite store (MLflow's or Optuna's) across processes.
+
+    Two processes creating the same fresh database at once (a joblib multirun, two sweep
+    workers) collide in its schema migration; the second to take the lock finds it migrated.
+    """
+    if not uri.startswith(SQLITE):
+        yield
+        return
+    lock_path = Path(uri.removeprefix(SQLITE) + ".init-lock")
+    try:
+        lock = lock_path.open("w")
+    except OSError:  # an unusable location: let the store itself say what is wrong
+        yield
+        return
+    with lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def client(tracking_uri: str):
+    """An MlflowClient bound to this store (never MLflow's process-wide default)."""
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)

@@ -1,0 +1,79 @@
+"""`modelyard evaluate experiment=<task> ckpt_path=<file>`: test a checkpoint, record the result.
+
+The run is linked to the run that trained the checkpoint (found by its weights hash) and
+records that run's params, not this config's defaults.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import get_class, instantiate
+from omegaconf import DictConfig
+
+from modelyard import plots
+from modelyard.tracking import lineage
+from modelyard.tracking.run import tracked_run
+from modelyard.training import build, outputs
+from modelyard.training.export import load_model, weights_sha256
+
+
+def training_run(logger, task: str, weights: str):
+    """The finished run that trained these weights, in this store (None: not here)."""
+    if logger is None:
+        return None
+    client = logger.experiment
+    experiment = client.get_experiment_by_name(task)
+    runs = client.search_runs(
+        [experiment.experiment_id], f"tags.weights_sha256 = '{weights}'",
+        order_by=["attributes.start_time ASC"], max_results=1,
+    ) if experiment else []
+    return runs[0] if runs else None
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    L.seed_everything(cfg.seed, workers=True)
+    root = Path(cfg.paths.root_dir)
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    model = load_model(get_class(cfg.model._target_), Path(cfg.ckpt_path))
+    weights = weights_sha256(model.state_dict())
+    datamodule = build.datamodule(cfg)
+    logger = build.logger(cfg)
+    trainer = build.trainer(cfg, logger, callbacks=[])
+    tags = {
+        **lineage.lineage_tags(root, cfg.task, cfg.data.path, cfg.seed,
+                               datamodule.manifest_sha256),
+        "modelyard.job": "evaluate",
+        "checkpoint": lineage.relative_to_project(Path(cfg.ckpt_path), root),
+        "weights_sha256_evaluated": weights,
+    }
+    source = training_run(logger, cfg.task, weights)
+    if source is not None:
+        tags["source_run"] = source.info.run_id
+    # what trained the model: its run's params, else the hyperparameters the file carries
+    trained_with = source.data.params if source else {
+        f"model.{k}": v for k, v in model.hparams.items() if isinstance(v, int | float | str)}
+    with tracked_run(logger, cfg, tags, output_dir, params=trained_with) as run:
+        metrics = trainer.test(model, datamodule=datamodule, verbose=False)[0]
+        baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}
+        run.log_metrics(baseline)
+        run.log_figures(plots.test_figures(model.test_table(), getattr(model, "class_names", ()),
+                                           cfg.data.get("target", "value")))
+    metrics = {**metrics, **baseline}
+    outputs.write_metrics(Path(cfg.metrics_file), metrics)
+    outputs.write_table(output_dir / "predictions.csv", model.test_table())
+    outputs.print_metrics(f"{cfg.task}: {cfg.ckpt_path}", metrics, f"outputs: {output_dir}")
+    return metrics
+
+
+def main() -> None:
+    """The Hydra app behind `modelyard evaluate` (also how DDP starts ranks 1..n-1)."""
+    from modelyard.config import hydra_app
+
+    hydra_app("evaluate", evaluate)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""The trained model as a file of weights and constructor arguments only.
+
+Lightning's own checkpoints also hold the loops, optimiser, callbacks (with absolute paths)
+and the MLflow run id, so the same training in two clones gives different bytes. This file
+holds what defines the model, is byte-identical wherever it was trained, loads with
+`torch.load(weights_only=True)` and, having Lightning's keys, with `load_from_checkpoint`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import lightning as L
+import torch
+
+from modelyard.errors import DataError
+
+
+def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
+    """A hash of the weights alone: names and bytes, in name order."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(state_dict.items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def export_model(model: L.LightningModule, path: Path) -> str:
+    """Write the model file atomically (no partial file on a crash); return its weights hash."""
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {
+        "state_dict": state,
+        model.CHECKPOINT_HYPER_PARAMS_KEY: dict(model.hparams),
+        "pytorch-lightning_version": L.__version__,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    torch.save(payload, partial)
+    os.replace(partial, path)
+    return weights_sha256(state)
+
+
+def load_model(model_class: type[L.LightningModule], path: Path) -> L.LightningModule:
+    """A model from an exported file or a Lightning checkpoint, reading no pickled code."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such checkpoint file")
+    try:
+        return model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds for a file that is not a checkpoint
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise DataError(
+            f"{path}: not a readable {model_class.__name__} checkpoint ({first[:200]})"
+        ) from None

@@ -1,0 +1,128 @@
+"""`modelyard train experiment=<task> [overrides]`: fit, test, compare with the baseline,
+record; then register the model (its own step: `train()` itself never touches the registry)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+
+from modelyard import plots
+from modelyard.errors import DataError
+from modelyard.tracking import datasets, lineage
+from modelyard.tracking.run import tracked_run
+from modelyard.training import build, outputs
+from modelyard.training.callbacks import RUN_ID_KEY, EpochHistory
+from modelyard.training.export import export_model
+
+MODEL_FILE = "model.ckpt"  # the exported weights (DVC out of the pipeline's train stage)
+
+
+@dataclass
+class TrainResult:
+    """What a caller needs after training: on ranks > 0 only `metrics` is set."""
+
+    metrics: dict[str, float]
+    run_id: str | None = None
+    model_file: Path | None = None
+    weights_sha256: str | None = None
+    model: L.LightningModule | None = None
+    datamodule: Any = None
+
+
+def run_id_in_checkpoint(path: str | None) -> str | None:
+    """The MLflow run a Lightning checkpoint was written for (None: untracked, or none)."""
+    if not path:
+        return None
+    if not Path(path).is_file():
+        raise DataError(f"{path}: no such checkpoint file")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many kinds for a file that is not a checkpoint
+        raise DataError(f"{path}: not a readable checkpoint ({type(err).__name__})") from None
+    return checkpoint.get(RUN_ID_KEY) if isinstance(checkpoint, dict) else None
+
+
+def epoch_history(callbacks: list[L.Callback]) -> dict[str, list[float]]:
+    history = next(c.history for c in callbacks if isinstance(c, EpochHistory))
+    epochs = min(map(len, history.values()), default=0)
+    return {name: list(values[:epochs]) for name, values in sorted(history.items())}
+
+
+def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> TrainResult:
+    """Fit and test on every rank; only rank 0 records and writes outputs.
+
+    `extra_callbacks`: added by callers such as a sweep (pruning, the objective's value).
+    """
+    L.seed_everything(cfg.seed, workers=True)
+    root, output_dir = Path(cfg.paths.root_dir), Path(cfg.paths.output_dir)
+    resumed_run = run_id_in_checkpoint(cfg.ckpt_path) if cfg.get("logger") else None
+    datamodule = build.datamodule(cfg)
+    fitted = datamodule.fitted_inputs()
+    model = instantiate(cfg.model, _convert_="all")(**fitted)
+    callbacks = [*build.callbacks(cfg), *(extra_callbacks or [])]
+    logger = build.logger(cfg, run_id=resumed_run)
+    trainer = build.trainer(cfg, logger, callbacks)
+    chief = trainer.is_global_zero
+    tags = lineage.lineage_tags(root, cfg.task, cfg.data.path, cfg.seed,
+                                datamodule.manifest_sha256)
+    if resumed_run:
+        tags["resumed_from"] = str(Path(cfg.ckpt_path).resolve())
+
+    with tracked_run(logger if chief else None, cfg, tags, output_dir,
+                     resumed=resumed_run is not None) as run:
+        if not resumed_run:
+            run.log_datasets(datasets.split_datasets(datamodule, tags["data.path"],
+                                                     tags.get("dvc.data_md5")))
+        run.log_json(fitted, "preprocessing.json")  # standardiser, pixel stats, vocabulary
+        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        # read before testing: restoring the best checkpoint rewinds the callbacks' state
+        history = epoch_history(callbacks)
+        metrics = trainer.test(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
+        if not chief:
+            return TrainResult(metrics)
+        baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}
+        run.log_metrics(baseline)
+        metrics = {**metrics, **baseline}
+        run.log_figures({
+            "learning_curves.png": plots.learning_curves(history),
+            **plots.test_figures(model.test_table(), getattr(model, "class_names", ()),
+                                 cfg.data.get("target", "value")),
+        })
+        model_file = output_dir / MODEL_FILE  # the best weights: test() restored them
+        weights = export_model(model, model_file)
+        run.log_artifact(model_file, "checkpoints")
+        run.set_tags({"weights_sha256": weights})
+
+    outputs.write_metrics(output_dir / "metrics.json", metrics)
+    outputs.write_table(output_dir / "history.csv",
+                        {"epoch": range(1, min(map(len, history.values()), default=0) + 1),
+                         **history})
+    outputs.print_metrics(f"{cfg.task}: test metrics", metrics, f"outputs: {output_dir}"
+                          + (f"\nMLflow run: {run.run_id}" if run.run_id else ""))
+    return TrainResult(metrics, run.run_id, model_file, weights, model, datamodule)
+
+
+def main() -> None:
+    """The Hydra app behind `modelyard train` (also how DDP starts ranks 1..n-1)."""
+    from modelyard.config import hydra_app
+
+    hydra_app("train", run)
+
+
+def run(cfg: DictConfig) -> None:
+    result = train(cfg)
+    if result.run_id and cfg.registry.register:
+        from modelyard.registry.register import register
+
+        version = register(cfg, result.model_file, result.datamodule, result.run_id)
+        print(f"registered: models:/{version.name}/{version.version}")
+
+
+if __name__ == "__main__":
+    main()

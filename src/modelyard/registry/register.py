@@ -9,7 +9,6 @@ registered from a run of its own that says so.
 
 from __future__ import annotations
 
-import hashlib
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,6 @@ from omegaconf import DictConfig
 
 import modelyard
 from modelyard.tracking import lineage, store
-from modelyard.tracking.run import resolved_yaml
 from modelyard.training.export import load_model, weights_sha256
 
 # What a served model imports, pinned to the public release of what is installed: a local
@@ -142,11 +140,9 @@ def register(cfg: DictConfig, model_file: Path, datamodule: Any,
                                                      datamodule, weights)
         uri = log_pyfunc(tracking_uri, run.info.run_id, wrapper, model, Path(model_file),
                          datamodule, cfg.task)
-        tags = {**version_tags(run, weights),
-                "config_sha256": hashlib.sha256(resolved_yaml(cfg).encode()).hexdigest()}
         import mlflow
 
-        version = mlflow.register_model(uri, name, tags=tags)
+        version = mlflow.register_model(uri, name, tags=version_tags(run, weights))
     champion = alias_version(client, name, registry.champion_alias)
     if champion is None or str(champion.version) != str(version.version):
         client.set_registered_model_alias(name, registry.challenger_alias, version.version)

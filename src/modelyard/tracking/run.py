@@ -7,6 +7,7 @@ record and makes sure a run never stays RUNNING after a failure.
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -136,9 +137,10 @@ def tracked_run(
             logger.remember_recorded_steps()
     try:  # from here on a failure ends the run FAILED, never leaves it RUNNING
         logger.log_hyperparams(params)
+        config = resolved_yaml(cfg)
+        tags = {**tags, "config_sha256": hashlib.sha256(config.encode()).hexdigest()}
         client.log_batch(run.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-        client.log_text(run.run_id, resolved_yaml(cfg),
-                        "config.resumed.yaml" if resumed else "config.yaml")
+        client.log_text(run.run_id, config, "config.resumed.yaml" if resumed else "config.yaml")
         yield run
         if isinstance(logger, ResumableMLFlowLogger):
             logger.flush()  # every point stored before the run is called finished

@@ -14,7 +14,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from step_timer import StepTimer
 
-from modelyard import build
+from modelyard.training import build
 from modelyard.data.digits import random_affine
 
 

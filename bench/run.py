@@ -67,7 +67,7 @@ def modelyard_run(task: str, tmp: Path, tag: str, tracked: bool, log_every_step:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(BENCH), str(ROOT / "src")]),
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp}/mlflow.db", "MLFLOW_DISABLE_TELEMETRY": "true"}
     launched = time.time()
-    done = subprocess.run(args, env=env, capture_output=True, text=True)
+    done = subprocess.run(args, env=env, capture_output=True, text=True, cwd=ROOT)
     if done.returncode != 0:
         raise RuntimeError(f"modelyard train failed:\n{done.stderr[-3000:]}")
     timing = json.loads(out.read_text())
@@ -157,7 +157,7 @@ def serving(task: str, repeats: int) -> dict[str, float] | None:
     import mlflow
     from hydra.utils import get_class
 
-    from modelyard import build
+    from modelyard.training import build
 
     name = TASKS[task][0]
     checkpoint = ROOT / "pipeline" / task / "train" / "checkpoints" / "best.ckpt"

@@ -14,8 +14,8 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from step_timer import StepTimer
 
-from modelyard.training import build
 from modelyard.data.digits import random_affine
+from modelyard.training import build
 
 
 def batches(cfg: DictConfig):

@@ -72,6 +72,16 @@ def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, rol
                                       model_type=wrapper.model_type)
 
 
+def _scored_dataset(datamodule, challenger: ModelVersion):
+    """The frozen test split both versions are scored on, as an MLflow dataset."""
+    from modelyard.tracking.datasets import split_dataset
+
+    file = datamodule.split_file("test")
+    recorded = challenger.tags.get("data.path", str(file.parent))
+    return split_dataset(file, f"{recorded}/{file.name}", challenger.tags.get("dvc.data_md5"),
+                         f"{datamodule.dataset_name}-test")
+
+
 LOCK_SUFFIX = ".promotion-lock"
 LOCK_WAIT_S = 600
 
@@ -113,12 +123,11 @@ def promote(client: MlflowClient, name: str, overrides: list[str] | None = None)
         return _promote_locked(client, name, overrides)
 
 
-def input_schema(client: MlflowClient, version: ModelVersion) -> str | None:
+def input_schema(version: ModelVersion) -> str | None:
     """The model's input signature as JSON (None: it has none)."""
     from mlflow.models import get_model_info
 
-    signature = get_model_info(client.get_model_version_download_uri(
-        version.name, version.version)).signature
+    signature = get_model_info(f"models:/{version.name}/{version.version}").signature
     return signature.inputs.to_json() if signature and signature.inputs else None
 
 
@@ -140,7 +149,7 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
         return Decision(name, False, "the challenger is already champion", policy.metric,
                         str(challenger.version), str(champion.version))
 
-    if champion is not None and input_schema(client, challenger) != input_schema(client, champion):
+    if champion is not None and input_schema(challenger) != input_schema(champion):
         raise ModelyardError(
             f"{name} v{challenger.version} takes other inputs than champion v{champion.version} "
             f"(input schemas differ): register it under a model name of its own"
@@ -159,6 +168,7 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
                                 "modelyard.challenger_version": str(challenger.version),
                                 "modelyard.champion_version":
                                     str(champion.version) if champion else "none"}):
+        mlflow.log_input(_scored_dataset(datamodule, challenger), context="test")
         results = {"challenger": _score(name, challenger, wrapper, inputs, targets, "challenger")}
         if champion is not None:
             results["champion"] = _score(name, champion, wrapper, inputs, targets, "champion")

@@ -30,6 +30,7 @@ from mlflow.tracking import MlflowClient
 
 from modelyard import project
 from modelyard.errors import ModelyardError
+from modelyard.tracking import lineage
 
 LINEAGE_TAGS = ("git.sha", "data.manifest_sha256", "dvc.data_md5", "seed", "torch.version",
                 "lightning.version")
@@ -81,10 +82,10 @@ def train_overrides(command: str) -> list[str]:
 
 
 def _git(*args: str) -> str:
-    result = subprocess.run(["git", *args], cwd=project.root(), capture_output=True, text=True)
-    if result.returncode != 0:
-        raise ModelyardError(f"git {args[0]} failed: {result.stderr.strip().splitlines()[-1]}")
-    return result.stdout.strip()
+    output = lineage.git(project.root(), *args)
+    if output is None:
+        raise ModelyardError(f"git {args[0]} failed in {project.root()}")
+    return output
 
 
 @contextmanager

@@ -74,6 +74,9 @@ class ResumableMLFlowLogger(MLFlowLogger):
 
     @rank_zero_only
     def finalize(self, status: str = "success") -> None:
+        """Lightning calls this at the end of fit and again of test; the run is not over then
+        (testing, exporting, figures follow). Its status is set once, by tracking.run, which
+        owns the run's lifecycle: each status change also waits up to a second for MLflow's
+        logging thread to stop."""
         if status == "success":  # on a failure the run is ending anyway: keep its own error
             self.flush()
-        super().finalize(status)

@@ -38,6 +38,8 @@ LINEAGE_TAGS = ("git.sha", "data.manifest_sha256", "dvc.data_md5", "seed", "torc
 OUTPUT_OVERRIDES = ("paths.output_root=", "hydra.run.dir=", "registry.register=")
 # Config keys that name places, not choices: they legitimately differ between the two runs.
 PLACE_KEYS = ("paths.", "logger.", "hydra", "registry.register")
+# Run params that are not config: the pyfunc's model_config, logged when it was registered.
+NOT_CONFIG = ("model_class",)
 
 
 @dataclass
@@ -127,7 +129,8 @@ def _comparable(params: dict[str, str]) -> dict[str, str]:
             value = value.replace(path, placeholder)
         return value
 
-    return {k: spelled(v) for k, v in params.items() if not k.startswith(PLACE_KEYS)}
+    return {k: spelled(v) for k, v in params.items()
+            if not k.startswith(PLACE_KEYS) and k not in NOT_CONFIG}
 
 
 def retrain(source: Run, sha: str, workdir: Path) -> Run:

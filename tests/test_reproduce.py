@@ -57,7 +57,12 @@ def test_reproduce_matches_flags_a_changed_dataset_and_refuses_dirty_code(
     assert changed.returncode == 4, changed.stdout[-3000:] + changed.stderr[-2000:]
     assert "data.manifest_sha256" in changed.stdout and "DIFFERENT" in changed.stdout
 
+    # a README edit is not a source of the model; a config edit is
     (clone / "README.md").write_text("an uncommitted edit\n")
+    assert modelyard("train", "experiment=market_regressor", "debug=fast", "seed=2").returncode == 0
+    assert client_for(tracking).get_model_version(NAME, "3").tags["git.dirty"] == "false"
+    with (clone / "conf" / "model" / "regressor.yaml").open("a") as config:
+        config.write("# an uncommitted edit\n")
     assert modelyard("train", "experiment=market_regressor", "debug=fast", "seed=1").returncode == 0
-    dirty = modelyard("models", "reproduce", f"{NAME}/3")
+    dirty = modelyard("models", "reproduce", f"{NAME}/4")
     assert dirty.returncode == 2 and "uncommitted changes" in dirty.stderr, dirty.stderr

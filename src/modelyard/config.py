@@ -28,7 +28,11 @@ def launcher_env(key: str) -> int | str:
 
 
 def register_resolvers() -> None:
-    """The `${name:}` resolvers conf/ uses; idempotent."""
+    """The `${name:}` resolvers conf/ uses and the schemas in Hydra's ConfigStore;
+    idempotent."""
+    from modelyard import schema
+
+    schema.register()
     resolvers = {
         "project_root": lambda: str(project.root()),
         # the project's shared state: the queuing repository for a queued DVC experiment
@@ -61,7 +65,11 @@ def compose(config_name: str, overrides: list[str]) -> DictConfig:
         with initialize_config_dir(str(project.conf_dir()), version_base="1.3"):
             return hydra_compose(config_name=config_name, overrides=overrides)
     except (HydraException, OmegaConfBaseException) as err:
-        raise ConfigError(one_line(err)) from None
+        cause = f": {one_line(err.__cause__)}" if err.__cause__ else ""
+        raise ConfigError(one_line(f"{one_line(err)}{cause}")) from None
+
+
+SCHEMA_GROUPS = ("model.", "data.", "+model.", "+data.")  # typed by modelyard.schema
 
 
 def _kind(value: object) -> str | None:
@@ -93,13 +101,17 @@ def _missing_keys(node: object, prefix: str = "") -> list[str]:
 
 
 def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
-    """Fail fast, in one line, on an unknown group option, key or a wrongly typed value.
+    """Fail fast, in one line, on an unknown group option, key, a wrongly typed value or one
+    out of range.
 
-    Hydra already rejects unknown keys; YAML defaults carry no types, so `model.lr=abc` would
-    only fail deep inside the optimizer. Each value override is compared with the value the
-    same config has without it.
+    Model and data configs have schemas (modelyard.schema): composing them checks types and
+    keys, `schema.validate` ranges. The rest (Lightning's Trainer arguments, run-level keys)
+    is plain YAML: each value override there must keep the kind of value it replaces.
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
+    from omegaconf.errors import OmegaConfBaseException
+
+    from modelyard import schema
 
     plain = [o for o in overrides if not o.startswith("hydra") and not o.startswith("-")]
     try:
@@ -115,7 +127,7 @@ def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
     full = compose(config_name, plain)
     base = compose(config_name, [o.input_line for o in parsed if is_group(o)])
     for o in parsed:
-        if is_group(o) or o.is_delete():
+        if is_group(o) or o.is_delete() or o.key_or_group.startswith(SCHEMA_GROUPS):
             continue
         key = o.key_or_group
         old, new = _select(base, key), _select(full, key)
@@ -132,6 +144,11 @@ def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
     missing = sorted(_missing_keys(OmegaConf.to_container(full, resolve=False)))
     if missing:
         raise ConfigError(f"missing mandatory value(s): {', '.join(missing)} (set key=value)")
+    try:
+        schema.validate(full)
+    except OmegaConfBaseException as err:  # a __post_init__'s ConfigError, wrapped
+        cause = err.__cause__ if isinstance(err.__cause__, ConfigError) else err
+        raise ConfigError(one_line(cause)) from None
     return full
 
 

@@ -5,12 +5,19 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Callable
 
 from omegaconf import DictConfig, OmegaConf
 
 from modelyard import project
-from modelyard.errors import ConfigError, exit_on_user_error, one_line
+from modelyard.errors import (
+    SIGNAL_EXITS,
+    ConfigError,
+    exit_on_user_error,
+    interrupting_signal,
+    one_line,
+)
 from modelyard.tracking.store import local_artifact_root
 
 
@@ -164,7 +171,14 @@ def hydra_app(config_name: str, body: Callable[[DictConfig], None]) -> None:
 
     @hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name=config_name)
     def app(cfg: DictConfig) -> None:
-        with exit_on_user_error():
-            body(cfg)
+        try:
+            with exit_on_user_error():
+                body(cfg)
+        except BaseException as error:  # a signal: exit as the shell reports it, never 0
+            signal = interrupting_signal(error)
+            if signal is None:
+                raise
+            print(f"modelyard: stopped by {signal}", file=sys.stderr)
+            sys.exit(SIGNAL_EXITS[signal])
 
     app()

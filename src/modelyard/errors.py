@@ -34,6 +34,20 @@ def one_line(error: BaseException | str, limit: int = 300) -> str:
     return " ".join(text.split())[:limit]
 
 
+SIGNAL_EXITS = {"SIGINT": 130, "SIGTERM": 143}  # 128 + the signal's number, as shells report
+
+
+def interrupting_signal(error: BaseException) -> str | None:
+    """The signal that ended a job, as Lightning reports it: SIGTERM stops training after the
+    current batch with a `SIGTERMException` (a SystemExit without a code, which would exit 0);
+    Ctrl-C ends in `sys.exit(1)` raised while handling the KeyboardInterrupt."""
+    if isinstance(error, KeyboardInterrupt) or isinstance(error.__context__, KeyboardInterrupt):
+        return "SIGINT"
+    if type(error).__name__ == "SIGTERMException":
+        return "SIGTERM"
+    return None
+
+
 def fail(message: str) -> None:
     print(f"modelyard: error: {message}", file=sys.stderr)
     sys.exit(USER_ERROR_EXIT)

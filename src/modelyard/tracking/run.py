@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from mlflow.entities import RunTag
 from omegaconf import DictConfig, OmegaConf
 
-from modelyard.errors import StoreError, one_line
+from modelyard.errors import StoreError, interrupting_signal, one_line
 from modelyard.tracking.logger import ResumableMLFlowLogger
 from modelyard.tracking.store import without_credentials
 
@@ -144,10 +144,7 @@ def tracked_run(
         yield run
         if isinstance(logger, ResumableMLFlowLogger):
             logger.flush()  # every point stored before the run is called finished
-    except KeyboardInterrupt:
-        client.set_terminated(run.run_id, "KILLED")
-        raise
-    except BaseException:
-        client.set_terminated(run.run_id, "FAILED")
+    except BaseException as error:  # a signal stopped it on purpose: KILLED, not FAILED
+        client.set_terminated(run.run_id, "KILLED" if interrupting_signal(error) else "FAILED")
         raise
     client.set_terminated(run.run_id, "FINISHED")

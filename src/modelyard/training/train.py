@@ -54,6 +54,21 @@ def epoch_history(callbacks: list[L.Callback]) -> dict[str, list[float]]:
     return {name: list(values[:epochs]) for name, values in sorted(history.items())}
 
 
+def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any,
+        ckpt_path: str | None) -> None:
+    """`trainer.fit`; stopped by SIGTERM (a timeout, a container stop, a preemption), it first
+    writes last.ckpt where it stopped, so `resume=true` carries on from there."""
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
+    try:
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    except SIGTERMException:
+        checkpoints = getattr(trainer.checkpoint_callback, "dirpath", None)
+        if checkpoints:
+            trainer.save_checkpoint(Path(checkpoints) / "last.ckpt")
+        raise
+
+
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> TrainResult:
     """Fit and test on every rank; only rank 0 records and writes outputs.
 
@@ -80,7 +95,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
             run.log_datasets(datasets.split_datasets(datamodule, tags["data.path"],
                                                      tags.get("dvc.data_md5")))
         run.log_json(fitted, "preprocessing.json")  # standardiser, pixel stats, vocabulary
-        trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.ckpt_path)
+        fit(trainer, model, datamodule, cfg.ckpt_path)
         # read before testing: restoring the best checkpoint rewinds the callbacks' state
         history = epoch_history(callbacks)
         metrics = trainer.test(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]

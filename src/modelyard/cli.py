@@ -136,6 +136,14 @@ def models_rollback(options: argparse.Namespace) -> None:
     print(f"{options.name}: champion v{demoted} -> v{restored} (rolled back)")
 
 
+def models_unlock(options: argparse.Namespace) -> None:
+    from modelyard.registry.lock import break_lock
+
+    holder = break_lock(tracking_client(), options.name, "unlocked by `modelyard models unlock`")
+    print(f"{options.name}: " + (f"removed the promotion lock held by {holder}" if holder
+                                 else "no promotion lock held"))
+
+
 def models_reproduce(options: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -238,6 +246,8 @@ def parser() -> argparse.ArgumentParser:
     overrides(sub)
     sub = command("rollback", "give champion back to the version it replaced",
                   models_rollback, models)
+    sub.add_argument("name")
+    sub = command("unlock", "remove a promotion lock whose holder is gone", models_unlock, models)
     sub.add_argument("name")
     sub = command("reproduce", "retrain a version from its lineage and compare (exit 0 / 4)",
                   models_reproduce, models)

@@ -6,11 +6,6 @@ decides. Every decision is written as tags on the versions involved."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -18,7 +13,6 @@ import mlflow
 import pandas as pd
 from hydra.utils import get_class
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 from mlflow.models import MetricThreshold
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 from mlflow.tracking import MlflowClient
@@ -27,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 from modelyard import project
 from modelyard.config import compose
 from modelyard.errors import ModelyardError
+from modelyard.registry.lock import promotion_lock
 from modelyard.registry.register import alias_version as _alias
 from modelyard.training import build
 
@@ -82,39 +77,7 @@ def _scored_dataset(datamodule, challenger: ModelVersion):
                          f"{datamodule.dataset_name}-test")
 
 
-LOCK_SUFFIX = ".promotion-lock"
-LOCK_WAIT_S = 600
-
-
-@contextmanager
-def promotion_lock(client: MlflowClient, name: str, wait_s: float = LOCK_WAIT_S) -> Iterator[None]:
-    """One promotion per model at a time, across processes and machines.
-
-    Creating a registered model is atomic in every MLflow store (a unique name in the
-    database), so the lock is a registered model `<name>.promotion-lock` that exists while a
-    promotion runs; a second `promote` waits for it, then sees the outcome of the first.
-    """
-    lock, deadline = f"{name}{LOCK_SUFFIX}", time.monotonic() + wait_s
-    holder = f"{socket.gethostname()}:{os.getpid()} since {_now()}"
-    while True:
-        try:
-            client.create_registered_model(lock, description=f"held by {holder}")
-            break
-        except MlflowException as err:
-            if err.error_code != "RESOURCE_ALREADY_EXISTS":
-                raise
-            if time.monotonic() > deadline:
-                raise ModelyardError(
-                    f"another promotion of {name} holds the lock ({lock}); if none is running, "
-                    f"delete that registered model and retry"
-                ) from None
-            time.sleep(0.5)
-    try:
-        yield
-    finally:
-        client.delete_registered_model(lock)
-
-
+PENDING = "pending"  # promotion.decision until the champion alias has moved
 def promote(client: MlflowClient, name: str, overrides: list[str] | None = None) -> Decision:
     """Gate the challenger under the model's promotion lock; `overrides` adjust the config."""
     mlflow.set_tracking_uri(client.tracking_uri)  # scoring runs use MLflow's fluent API
@@ -146,6 +109,9 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
     registry, policy = cfg.registry, cfg.registry.policy[task]
     champion = _alias(client, name, registry.champion_alias)
     if champion is not None and champion.version == challenger.version:
+        if challenger.tags.get("promotion.decision") == PENDING:  # a promotion cut short
+            _confirm(client, name, str(challenger.version),
+                     challenger.tags.get("promotion.previous_champion") or None)
         return Decision(name, False, "the challenger is already champion", policy.metric,
                         str(challenger.version), str(champion.version))
 
@@ -200,15 +166,26 @@ def _record(client: MlflowClient, decision: Decision, policy: DictConfig, data_s
         "policy": json.dumps(OmegaConf.to_container(policy), sort_keys=True),
         "reason": decision.reason[:4000],
     }
+    # Ordered so that a crash between any two calls leaves no tag claiming what did not happen:
+    # a promotion is written "pending" until the alias has moved, and a re-run confirms it.
+    if decision.promoted:
+        audit["decision"] = PENDING
+        audit["previous_champion"] = decision.champion or ""
     for key, value in audit.items():
         client.set_model_version_tag(decision.name, decision.challenger, f"promotion.{key}", value)
-    if decision.champion:
-        client.set_model_version_tag(decision.name, decision.champion,
-                                     f"challenged_by.v{decision.challenger}", audit["decision"])
     if decision.promoted:
-        client.set_model_version_tag(decision.name, decision.challenger,
-                                     "promotion.previous_champion", decision.champion or "")
         client.set_registered_model_alias(decision.name, champion_alias, decision.challenger)
+        _confirm(client, decision.name, decision.challenger, decision.champion)
+    elif decision.champion:
+        client.set_model_version_tag(decision.name, decision.champion,
+                                     f"challenged_by.v{decision.challenger}", "rejected")
+
+
+def _confirm(client: MlflowClient, name: str, promoted: str, replaced: str | None) -> None:
+    """The alias has moved: say so on both versions."""
+    if replaced:
+        client.set_model_version_tag(name, replaced, f"challenged_by.v{promoted}", "promoted")
+    client.set_model_version_tag(name, promoted, "promotion.decision", "promoted")
 
 
 def rollback(client: MlflowClient, name: str,

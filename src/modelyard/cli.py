@@ -80,12 +80,11 @@ def prepare(options: argparse.Namespace) -> None:
 
 
 def models_list(options: argparse.Namespace) -> None:
+    client = tracking_client()
     from rich.console import Console
     from rich.table import Table
 
-    from modelyard.registry.register import list_versions
-
-    client = tracking_client()
+    from modelyard.registry.versions import list_versions
     from modelyard.tracking.store import without_credentials
 
     table = Table(title=f"registered models ({without_credentials(client.tracking_uri)})")
@@ -110,12 +109,13 @@ def models_register(options: argparse.Namespace) -> None:
 
 
 def models_promote(options: argparse.Namespace) -> None:
+    client = tracking_client()
     from rich.console import Console
     from rich.table import Table
 
     from modelyard.registry.promotion import promote
 
-    decision = promote(tracking_client(), options.name, options.overrides)
+    decision = promote(client, options.name, options.overrides)
     table = Table(title=f"{options.name}: {'PROMOTED' if decision.promoted else 'REJECTED'}")
     for column in ("role", "version", decision.metric):
         table.add_column(column)
@@ -130,9 +130,10 @@ def models_promote(options: argparse.Namespace) -> None:
 
 
 def models_rollback(options: argparse.Namespace) -> None:
+    client = tracking_client()
     from modelyard.registry.promotion import rollback
 
-    demoted, restored = rollback(tracking_client(), options.name)
+    demoted, restored = rollback(client, options.name)
     print(f"{options.name}: champion v{demoted} -> v{restored} (rolled back)")
 
 
@@ -145,12 +146,13 @@ def models_unlock(options: argparse.Namespace) -> None:
 
 
 def models_reproduce(options: argparse.Namespace) -> None:
+    client = tracking_client()
     from rich.console import Console
     from rich.table import Table
 
     from modelyard.registry.reproduce import reproduce
 
-    result = reproduce(tracking_client(), options.ref)
+    result = reproduce(client, options.ref)
     table = Table(title=f"{result.name} v{result.version}: reproduction")
     for column in ("", "original", "reproduced", "|difference|"):
         table.add_column(column)
@@ -267,6 +269,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    from modelyard.tracking.store import bound_client_retries
+
+    bound_client_retries()
     with exit_on_user_error():
         if argv and argv[0] in ("train", "evaluate", "sweep"):
             hydra_command(argv[0], argv[1:])  # Hydra parses its own arguments and --help

@@ -22,7 +22,7 @@ from modelyard import project
 from modelyard.config import compose
 from modelyard.errors import ModelyardError
 from modelyard.registry.lock import promotion_lock
-from modelyard.registry.register import alias_version as _alias
+from modelyard.registry.versions import alias_version as _alias
 from modelyard.training import build
 
 

@@ -16,11 +16,11 @@ from typing import Any
 from hydra.utils import get_class
 from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 import modelyard
+from modelyard.registry.versions import alias_version
 from modelyard.tracking import lineage, store
 from modelyard.training.export import load_model, weights_sha256
 
@@ -115,13 +115,6 @@ def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, model_
     return info.model_uri
 
 
-def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException:
-        return None
-
-
 def register(cfg: DictConfig, model_file: Path, datamodule: Any,
              run_id: str | None = None) -> ModelVersion:
     """Make `model_file` a version of the task's model carrying `challenger` (or already
@@ -147,27 +140,3 @@ def register(cfg: DictConfig, model_file: Path, datamodule: Any,
     if champion is None or str(champion.version) != str(version.version):
         client.set_registered_model_alias(name, registry.challenger_alias, version.version)
     return client.get_model_version(name, version.version)
-
-
-def list_versions(client: MlflowClient, name: str | None = None) -> list[dict[str, str]]:
-    """Every registered version (of one model, or all), newest first, as table rows."""
-    names = [name] if name else sorted(m.name for m in client.search_registered_models())
-    rows = []
-    for model_name_ in names:
-        aliases = client.get_registered_model(model_name_).aliases
-        by_version: dict[str, list[str]] = {}
-        for alias, version in aliases.items():
-            by_version.setdefault(str(version), []).append(alias)
-        versions = client.search_model_versions(f"name='{model_name_}'")
-        for v in sorted(versions, key=lambda v: int(v.version), reverse=True):
-            metrics = {k.removeprefix("metric."): val for k, val in v.tags.items()
-                       if k.startswith("metric.test_") and not k.endswith("_loss")}
-            rows.append({
-                "model": model_name_,
-                "version": str(v.version),
-                "aliases": ",".join(sorted(by_version.get(str(v.version), []))),
-                "metrics": " ".join(f"{k}={val}" for k, val in sorted(metrics.items())),
-                "data": (v.tags.get("dvc.data_md5") or v.tags.get("data.manifest_sha256", ""))[:12],
-                "git": v.tags.get("git.sha", "")[:8],
-            })
-    return rows

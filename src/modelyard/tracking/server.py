@@ -11,28 +11,7 @@ import sys
 
 from omegaconf import DictConfig
 
-from modelyard.errors import StoreError, one_line
-from modelyard.tracking.store import without_credentials
-
-CONNECT_TIMEOUT_S = 5
-
-
-def check_backend_store(uri: str) -> None:
-    """Connect once, so a wrong password or a stopped database is one line, not a trace."""
-    if not uri.startswith(("postgresql", "mysql")):
-        return
-    import sqlalchemy
-
-    engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": CONNECT_TIMEOUT_S})
-    try:
-        with engine.connect():
-            pass
-    except sqlalchemy.exc.SQLAlchemyError as err:
-        raise StoreError(
-            f"backend store {without_credentials(uri)} is unusable: {one_line(err)}"
-        ) from None
-    finally:
-        engine.dispose()
+from modelyard.tracking.store import check_database, without_credentials
 
 
 def server_command(cfg: DictConfig) -> list[str]:
@@ -45,7 +24,7 @@ def server_command(cfg: DictConfig) -> list[str]:
 
 def serve(cfg: DictConfig) -> None:
     """Replace this process with the MLflow server (so signals reach it directly)."""
-    check_backend_store(cfg.backend_store_uri)
+    check_database(str(cfg.backend_store_uri), "backend store")
     print(
         f"MLflow server on http://{cfg.host}:{cfg.port}  "
         f"backend: {without_credentials(cfg.backend_store_uri)}  "

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlparse
 
-from modelyard.errors import StoreError
+from modelyard.errors import StoreError, one_line
 
 SERVER_TIMEOUT_S = 5
 CREDENTIALS = re.compile(r"(?<=://)[^/\s@]+@")  # user:password@ right after a URI scheme
@@ -25,12 +25,43 @@ def default_uri(home: Path) -> str:
     return os.environ.get("MLFLOW_TRACKING_URI") or f"{SQLITE}{home}/mlflow.db"
 
 
+# MLflow's HTTP client retries a dead server for minutes by default (7 retries, backoff
+# factor 2, 120 s timeouts); these bound it to well under a minute. The user's own win.
+HTTP_CLIENT_ENV = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+                   "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "10"}
+
+
+def bound_client_retries() -> None:
+    for key, value in HTTP_CLIENT_ENV.items():
+        os.environ.setdefault(key, value)
+
+
+def check_database(uri: str, what: str = "MLflow tracking store") -> None:
+    """Connect once, so a wrong password or a stopped database is one line, not minutes of
+    retries and a trace."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": SERVER_TIMEOUT_S})
+    try:
+        with engine.connect():
+            pass
+    except sqlalchemy.exc.SQLAlchemyError as err:
+        raise StoreError(f"{what} {without_credentials(uri)} is unusable: {one_line(err)}") \
+            from None
+    finally:
+        engine.dispose()
+
+
 def check(tracking_uri: str) -> None:
     """Fail fast, before any run exists, on a store that cannot work."""
     if tracking_uri.startswith(SQLITE):
         directory = Path(tracking_uri.removeprefix(SQLITE)).parent
         if not directory.is_dir():
             raise StoreError(f"MLflow tracking store {tracking_uri}: no such directory {directory}")
+        return
+    if tracking_uri.startswith(("postgresql", "mysql")):
+        check_database(tracking_uri)
         return
     if not tracking_uri.startswith(("http://", "https://")):
         return

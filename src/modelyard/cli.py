@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from modelyard import __version__
-from modelyard.errors import ConfigError, exit_on_user_error, fail
+from modelyard.errors import ConfigError, exit_on_user_error, fail, one_line
 
 PROMOTION_REJECTED_EXIT = 3
 NOT_REPRODUCED_EXIT = 4
@@ -185,7 +185,7 @@ def predict(options: argparse.Namespace) -> None:
         model = mlflow.pyfunc.load_model(f"models:/{options.name}@{options.alias}")
         predictions = model.predict(inputs)
     except MlflowException as err:
-        raise ConfigError(" ".join(str(err).split())[:500]) from None
+        raise ConfigError(one_line(err, 500)) from None
     print(predictions.to_csv(index=False), end="")
 
 

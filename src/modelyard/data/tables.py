@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from modelyard.errors import DataError
+from modelyard.errors import DataError, one_line
 
 
 def read_columns(file: Path, columns: list[str]) -> pd.DataFrame:
@@ -14,7 +14,7 @@ def read_columns(file: Path, columns: list[str]) -> pd.DataFrame:
     try:
         frame = pd.read_csv(file)
     except (OSError, ValueError, UnicodeDecodeError) as err:
-        raise DataError(f"{file}: unreadable CSV ({_first_line(err)})") from None
+        raise DataError(f"{file}: unreadable CSV ({one_line(err)})") from None
     missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise DataError(
@@ -23,7 +23,3 @@ def read_columns(file: Path, columns: list[str]) -> pd.DataFrame:
     if frame.empty:
         raise DataError(f"{file}: no rows")
     return frame[columns]
-
-
-def _first_line(err: Exception) -> str:
-    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__

@@ -29,7 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from modelyard import project
-from modelyard.errors import ModelyardError
+from modelyard.errors import ModelyardError, one_line
 from modelyard.tracking import lineage
 
 LINEAGE_TAGS = ("git.sha", "data.manifest_sha256", "dvc.data_md5", "seed", "torch.version",
@@ -70,7 +70,7 @@ def find_version(client: MlflowClient, ref: str) -> ModelVersion:
             raise ModelyardError(f"expected <name>/<version> or <name>@<alias>, got {ref!r}")
         return client.get_model_version(name, number)
     except MlflowException as err:
-        raise ModelyardError(f"no registered version {ref}: {str(err).splitlines()[0]}") from None
+        raise ModelyardError(f"no registered version {ref}: {one_line(err)}") from None
 
 
 def train_overrides(command: str) -> list[str]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import lightning as L
 import torch
 
-from modelyard.errors import DataError
+from modelyard.errors import DataError, one_line
 
 
 def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
@@ -49,7 +49,5 @@ def load_model(model_class: type[L.LightningModule], path: Path) -> L.LightningM
     try:
         return model_class.load_from_checkpoint(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises many kinds for a file that is not a checkpoint
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise DataError(
-            f"{path}: not a readable {model_class.__name__} checkpoint ({first[:200]})"
-        ) from None
+        raise DataError(f"{path}: not a readable {model_class.__name__} checkpoint "
+                        f"({one_line(err, 200)})") from None

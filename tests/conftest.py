@@ -1,13 +1,23 @@
-"""Tests drive modelyard the way a user does: the `modelyard` command, Hydra configs and
-MLflow queries. Real data is prepared once per session into a temporary directory."""
+"""Tests drive modelyard the way a user does: the `modelyard` command, Hydra configs, the
+package's public functions and MLflow queries. Real data is prepared once per session, in this
+process, into a temporary project (a directory with conf/, under git).
+
+Two tiers: the default run is in-process only (pure functions, config composition, short
+in-process trainings); everything that starts a subprocess (`modelyard`, dvc, servers,
+torchrun, PostgreSQL) or trains at full length is marked `slow` (CI runs `-m slow` too).
+"""
 
 from __future__ import annotations
 
 import itertools
 import os
+import shutil
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -52,12 +62,87 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def git(*args: str, cwd: Path) -> str:
+    done = subprocess.run(["git", "-c", "user.email=t@example.org", "-c", "user.name=test",
+                           *args], cwd=cwd, check=True, capture_output=True, text=True)
+    return done.stdout.strip()
+
+
+@contextmanager
+def working_directory(directory: Path) -> Iterator[None]:
+    """modelyard finds its project from the working directory: stand in `directory`."""
+    before = Path.cwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("data")
-    result = run_cli("prepare", "all", f"out_dir={out}")
-    assert result.returncode == 0, result.stderr
-    return out
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A modelyard project of the session's own: this checkout's conf/ committed to a fresh
+    git repository, and the three datasets prepared into its data/ by `prepare` (in-process,
+    with conf/prepare.yaml's split and seed, as `modelyard prepare all` does)."""
+    from omegaconf import OmegaConf
+
+    from modelyard.config import compose
+    from modelyard.data.prepare import PREPARERS, prepare
+
+    root = tmp_path_factory.mktemp("project")
+    shutil.copytree(ROOT / "conf", root / "conf")
+    git("init", "-q", cwd=root)
+    git("add", "conf", cwd=root)
+    git("commit", "-qm", "conf", cwd=root)
+    with working_directory(root):
+        cfg = compose("prepare", [])
+    fractions = OmegaConf.to_container(cfg.split, resolve=True)
+    for name in PREPARERS:
+        prepare(name, root / "data", fractions, int(cfg.seed))
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_dir(project: Path) -> Path:
+    return project / "data"
+
+
+@pytest.fixture(scope="session")
+def empty_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An empty, migrated MLflow SQLite database, made once: creating one costs seconds."""
+    path = tmp_path_factory.mktemp("store-template") / "mlflow.db"
+    MlflowClient(f"sqlite:///{path}").search_experiments()
+    return path
+
+
+@pytest.fixture()
+def store(empty_store: Path, tmp_path: Path) -> str:
+    """The URI of an empty SQLite tracking store of the test's own (for in-process jobs)."""
+    path = tmp_path / "store" / "mlflow.db"
+    path.parent.mkdir()
+    shutil.copy(empty_store, path)
+    return f"sqlite:///{path}"
+
+
+def train_overrides(task: str, output_dir: Path, *overrides: str,
+                    tracking_uri: str | None = None) -> list[str]:
+    """`modelyard train`'s overrides for a seconds-long run (debug=fast) into `output_dir`:
+    the MLflow store `tracking_uri`, or no tracking at all (logger=none)."""
+    logger = [f"logger.tracking_uri={tracking_uri}"] if tracking_uri else ["logger=none"]
+    return [f"experiment={task}", "debug=fast", f"paths.output_root={output_dir.parent}",
+            f"paths.output_dir={output_dir}", *logger, *overrides]
+
+
+@cache
+def cached_client(tracking_uri: str) -> MlflowClient:
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def runs_in(tracking_uri: str) -> list:
+    """Every run in a store, of every experiment."""
+    client = cached_client(tracking_uri)
+    experiments = client.search_experiments()
+    return client.search_runs([e.experiment_id for e in experiments]) if experiments else []
 
 
 @pytest.fixture()
@@ -123,3 +208,22 @@ def team_server(postgres_url: str, tmp_path: Path) -> str:
                f"artifacts_destination={tmp_path}/server-artifacts"]
     with background(command, env, f"http://127.0.0.1:{port}/health"):
         yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture()
+def fluent_mlflow() -> Iterator[None]:
+    """For code that sets MLflow's process-wide tracking and registry URIs (promotion,
+    registration): both are unset afterwards, and the environment variables MLflow copies
+    them into, which later `modelyard` subprocesses would inherit, are put back as they were."""
+    import mlflow
+
+    names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
+    saved = {name: os.environ.get(name) for name in names}
+    yield
+    mlflow.set_tracking_uri(None)
+    mlflow.set_registry_uri(None)
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

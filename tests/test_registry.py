@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from modelyard.config import compose
+from modelyard.registry.register import model_name
+
 from conftest import client_for, run_cli
 
 # Run in a fresh process: the registered model must load from the registry alone.
@@ -73,6 +76,26 @@ def sample_file(task: str, data_dir: Path, tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("task", sorted(CASES))
+def test_model_name_is_the_task_s_for_the_shipped_data(task: str, tmp_path: Path) -> None:
+    cfg = compose("train", [f"experiment={task}", f"paths.data_dir={tmp_path}/data"])
+    assert model_name(cfg) == CASES[task][0]
+
+
+def test_other_data_gets_a_model_of_its_own_and_a_set_name_wins(tmp_path: Path) -> None:
+    shipped = [f"paths.data_dir={tmp_path}/data"]
+    mine = compose("train", ["experiment=market_regressor", *shipped,
+                             f"data.path={tmp_path}/mine"])
+    assert model_name(mine) == "market-regressor-mine"  # never the shipped model
+    named = compose("train", ["experiment=market_regressor", *shipped,
+                              f"data.path={tmp_path}/mine", "registry.name=gdp"])
+    assert model_name(named) == "gdp"
+    spelled = compose("train", ["experiment=market_regressor", *shipped,
+                                f"data.path={tmp_path}/data/../data/market"])
+    assert model_name(spelled) == "market-regressor"  # the same directory, however spelled
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", sorted(CASES))
 def test_registered_challenger_takes_raw_inputs_in_a_fresh_process(
     task: str, train, data_dir: Path, tmp_path: Path, tracking
 ) -> None:
@@ -112,6 +135,7 @@ def test_registered_challenger_takes_raw_inputs_in_a_fresh_process(
         assert out["finite"]
 
 
+@pytest.mark.slow
 def test_same_weights_register_once_and_list_shows_the_version(train, tracking) -> None:
     for _ in range(2):  # CPU training with a fixed seed is deterministic: identical weights
         result = train("experiment=market_regressor", "debug=fast", "seed=5")
@@ -128,6 +152,36 @@ def test_same_weights_register_once_and_list_shows_the_version(train, tracking) 
                          "registry.register=false")
     assert unregistered.returncode == 0, unregistered.stderr[-3000:]
     assert len(client.search_model_versions("name='market-regressor'")) == 1
+
+
+@pytest.mark.slow
+def test_models_register_makes_a_trained_file_the_challenger_once(
+    train, data_dir: Path, tmp_path: Path, tracking
+) -> None:
+    """Training without registering, then `modelyard models register`: the file becomes a
+    version of its training run; registering it again changes nothing."""
+    trained = train("experiment=mnist_cnn", "debug=fast", "registry.register=false")
+    assert trained.returncode == 0, trained.stderr[-3000:]
+    assert "registered:" not in trained.stdout
+    client = client_for(tracking)
+    assert client.search_registered_models() == []
+    [model_file] = (tmp_path / "outputs" / "mnist_cnn").glob("*/model.ckpt")
+
+    def register() -> subprocess.CompletedProcess:
+        return run_cli("models", "register", "mnist_cnn", "--model-file", str(model_file),
+                       f"paths.data_dir={data_dir}", env=tracking)
+
+    first = register()
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "registered: models:/mnist-cnn/1 (challenger)" in first.stdout
+    version = client.get_model_version("mnist-cnn", "1")
+    [run] = client.search_runs([client.get_experiment_by_name("mnist_cnn").experiment_id])
+    assert version.tags["source_run"] == run.info.run_id  # found by its weights
+    assert version.tags["weights_sha256"] == run.data.tags["weights_sha256"]
+    again = register()
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "registered: models:/mnist-cnn/1 (challenger)" in again.stdout
+    assert len(client.search_model_versions("name='mnist-cnn'")) == 1
 
 
 @pytest.mark.slow

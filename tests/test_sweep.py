@@ -87,6 +87,34 @@ def test_two_workers_share_one_study_and_stop_at_its_budget(
     assert len(parents) == 1 and len(children) == 6
 
 
+def test_sweep_config_mistakes_and_an_unusable_study_storage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from modelyard.config import check_overrides
+    from modelyard.errors import ConfigError, StoreError
+    from modelyard.sweep import sweep
+
+    def config_error(*overrides: str) -> str:
+        with pytest.raises(ConfigError) as caught:
+            check_overrides("sweep", list(overrides))
+        assert "\n" not in str(caught.value)
+        return str(caught.value)
+
+    assert "hparams_search" in config_error("experiment=market_regressor")
+    assert STUDY in config_error("experiment=market_regressor", "hparams_search=nope")
+    monkeypatch.setenv("MODELYARD_OPTUNA_STORAGE",
+                       "postgresql://alice:pw-secret@127.0.0.1:9/optuna")
+    cfg = check_overrides("sweep", [*SWEEP[1:], "n_trials=2",
+                                    f"logger.tracking_uri=sqlite:///{tmp_path}/mlflow.db"])
+    with pytest.raises(StoreError) as caught:
+        sweep(cfg)
+    message = str(caught.value)
+    assert "Optuna storage postgresql://127.0.0.1:9/optuna" in message
+    assert "pw-secret" not in message and "\n" not in message
+    assert not (tmp_path / "mlflow.db").exists()  # refused before any MLflow run
+
+
+@pytest.mark.slow
 def test_sweep_mistakes_are_one_line(tracking, tmp_path: Path) -> None:
     def error_of(*args: str, env: dict[str, str] | None = None) -> str:
         result = run_cli(*args, env={**tracking, **(env or {})}, timeout=120)

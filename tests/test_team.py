@@ -71,6 +71,21 @@ def test_train_register_racing_promotions_and_serving_through_the_team_server(
         assert 400 <= post_json(url, bad[0])[0] < 500
 
 
+def test_an_unreachable_backend_store_is_refused_in_one_line_without_its_password() -> None:
+    from modelyard.errors import StoreError
+    from modelyard.tracking.store import check_database
+
+    # what `modelyard server` checks before it starts MLflow (nothing listens on the port)
+    with pytest.raises(StoreError) as caught:
+        check_database(f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{free_port()}/mlflow",
+                       "backend store")
+    message = str(caught.value)
+    assert message.startswith("backend store postgresql://127.0.0.1:")
+    assert "\n" not in message
+    assert PASSWORD not in message and USER not in message
+
+
+@pytest.mark.slow
 def test_server_refuses_an_unusable_backend_store_in_one_line(postgres_url: str) -> None:
     wrong_password = postgres_url.replace(PASSWORD, "not-the-password")
     result = run_cli("server", f"port={free_port()}",

@@ -21,6 +21,7 @@ TASKS = "market_regressor, mnist_cnn, sentiment_lstm"
 def hydra_command(command: str, args: list[str]) -> None:
     """train / evaluate / sweep: checked in one line before torch loads, then the Hydra app."""
     import importlib
+    import importlib.util
 
     from modelyard import project
     from modelyard.config import check_overrides

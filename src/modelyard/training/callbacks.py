@@ -84,3 +84,22 @@ class ResumableRun(L.Callback):
             kind, keys, position, has_gauss, gauss = states["numpy"]
             np.random.set_state((kind, keys.numpy().astype(np.uint32), position, has_gauss, gauss))
             random.setstate(states["python"])
+
+
+class BestValue(L.Callback):
+    """The best value of the monitored validation metric (the trial's objective), and the
+    trial's MLflow run, known even when the trial is pruned."""
+
+    def __init__(self, metric: str, maximize: bool) -> None:
+        self.metric, self.maximize, self.best = metric, maximize, None
+        self.run_id: str | None = None
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self.run_id = getattr(trainer.logger, "run_id", None)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or self.metric not in trainer.callback_metrics:
+            return
+        value = float(trainer.callback_metrics[self.metric])
+        if self.best is None or (value > self.best if self.maximize else value < self.best):
+            self.best = value

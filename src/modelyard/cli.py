@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from modelyard import __version__
-from modelyard.errors import ConfigError, exit_on_user_error, fail, one_line
+from modelyard.errors import ConfigError, exit_on_user_error, fail
 
 PROMOTION_REJECTED_EXIT = 3
 NOT_REPRODUCED_EXIT = 4
@@ -177,7 +177,7 @@ def predict(options: argparse.Namespace) -> None:
     from mlflow.exceptions import MlflowException
 
     from modelyard import project
-    from modelyard.registry.serving import read_inputs
+    from modelyard.registry.serving import explain, read_inputs
     from modelyard.tracking import store
 
     inputs = read_inputs(options.file)
@@ -186,7 +186,7 @@ def predict(options: argparse.Namespace) -> None:
         model = mlflow.pyfunc.load_model(f"models:/{options.name}@{options.alias}")
         predictions = model.predict(inputs)
     except MlflowException as err:
-        raise ConfigError(one_line(err, 500)) from None
+        raise ConfigError(explain(err)) from None
     print(predictions.to_csv(index=False), end="")
 
 

@@ -36,6 +36,8 @@ class DigitsDataModule(SplitDataModule):
                 f"{file}: expected images of shape (N, 28, 28) and N labels, "
                 f"got {images.shape} and {labels.shape}"
             )
+        if len(images) == 0:  # nothing to learn or score; min()/max() below would raise
+            raise DataError(f"{file}: no images (0 of shape 28x28)")
         if images.dtype != np.uint8 or labels.min() < 0 or labels.max() > 9:
             raise DataError(f"{file}: expected uint8 pixels and labels 0-9")
         x = torch.from_numpy(images).unsqueeze(1).float().div_(255.0)

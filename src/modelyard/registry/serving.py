@@ -169,7 +169,10 @@ def read_inputs(path: str) -> Any:
     suffix = file.suffix.lower()
     try:
         if suffix == ".csv":
-            return pd.read_csv(file)
+            frame = pd.read_csv(file)
+            if frame.empty:
+                raise DataError(f"{file}: no rows to score (a header line, then one row each)")
+            return frame
         if suffix == ".npy":
             return np.load(file).astype(np.float64)
         if suffix in (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".gif"):
@@ -179,7 +182,22 @@ def read_inputs(path: str) -> Any:
                 return np.asarray(image.convert("L"), dtype=np.float64)[None]
         if suffix == ".txt":
             lines = [line.strip() for line in file.read_text().splitlines() if line.strip()]
+            if not lines:  # else an empty float column, which MLflow refuses as "<U0"
+                raise DataError(f"{file}: no reviews (expected one review per line)")
             return pd.DataFrame({"text": lines})
     except (OSError, ValueError) as err:
         raise DataError(f"{file}: unreadable ({err})") from None
     raise DataError(f"{file}: expected .csv, .npy, an image or .txt")
+
+
+def explain(error: Exception) -> str:
+    """A scoring error on one line. MLflow's schema check quotes the whole input before its
+    reason (a missing column, a wrong type), so a cut-short message lost the reason: keep the
+    reason, which MLflow raised first."""
+    from modelyard.errors import one_line
+
+    text = str(error)
+    reason = error.__context__
+    if text.startswith("Failed to enforce schema") and reason is not None:
+        text = f"input does not match the model's signature: {reason}"
+    return one_line(text, 500)

@@ -76,9 +76,6 @@ def compose(config_name: str, overrides: list[str]) -> DictConfig:
         raise ConfigError(one_line(f"{one_line(err)}{cause}")) from None
 
 
-SCHEMA_GROUPS = ("model.", "data.", "+model.", "+data.")  # typed by modelyard.schema
-
-
 def _kind(value: object) -> str | None:
     """The coarse type an override must keep: numbers stay numbers, flags stay flags."""
     if value is None:
@@ -113,7 +110,8 @@ def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
 
     Model and data configs have schemas (modelyard.schema): composing them checks types and
     keys, `schema.validate` ranges. The rest (Lightning's Trainer arguments, run-level keys)
-    is plain YAML: each value override there must keep the kind of value it replaces.
+    is plain YAML: each value override must keep the kind of value it replaces (a schema
+    would take 3 for a flag as True).
     """
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from omegaconf.errors import OmegaConfBaseException
@@ -134,10 +132,11 @@ def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
     full = compose(config_name, plain)
     base = compose(config_name, [o.input_line for o in parsed if is_group(o)])
     for o in parsed:
-        if is_group(o) or o.is_delete() or o.key_or_group.startswith(SCHEMA_GROUPS):
+        if is_group(o) or o.is_delete():
             continue
-        key = o.key_or_group
-        old, new = _select(base, key), _select(full, key)
+        # the value as typed: a schema converts 3 to True for a bool before we could see it
+        key, new = o.key_or_group, o.value()
+        old = _select(base, key)
         expected = _kind(old)
         if expected and expected != _kind(new):
             raise ConfigError(

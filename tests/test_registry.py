@@ -168,7 +168,9 @@ def test_models_register_makes_a_trained_file_the_challenger_once(
     [model_file] = (tmp_path / "outputs" / "mnist_cnn").glob("*/model.ckpt")
 
     def register() -> subprocess.CompletedProcess:
-        return run_cli("models", "register", "mnist_cnn", "--model-file", str(model_file),
+        # options before the task, as the usage line puts them: after the task, argparse
+        # leaves the overrides that follow an option unrecognised
+        return run_cli("models", "register", "--model-file", str(model_file), "mnist_cnn",
                        f"paths.data_dir={data_dir}", env=tracking)
 
     first = register()

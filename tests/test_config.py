@@ -100,12 +100,7 @@ def test_logger_none_disables_tracking_and_the_lr_monitor() -> None:
         # model and data keys are typed by their schemas (modelyard.schema): OmegaConf's words
         ("model.lr=abc", ["model.lr", "Float"]),
         ("trainer.max_epochs=2.5", ["whole number"]),
-        pytest.param(
-            "model.bidirectional=3", ["model.bidirectional", "bool"],
-            marks=pytest.mark.xfail(strict=True, raises=pytest.fail.Exception, reason=(
-                "src bug: check_overrides skips its kind check for model./data. keys "
-                "(config.SCHEMA_GROUPS) and the schema's bool field takes any integer "
-                "(OmegaConf: 3 -> True), so model.bidirectional=3 is accepted as true"))),
+        ("model.bidirectional=3", ["model.bidirectional expects a bool"]),
     ],
 )
 def test_bad_overrides_are_rejected_in_one_line(override: str, fragments: list[str]) -> None:

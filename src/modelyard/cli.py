@@ -277,7 +277,14 @@ def main(argv: list[str] | None = None) -> None:
         if argv and argv[0] in ("train", "evaluate", "sweep"):
             hydra_command(argv[0], argv[1:])  # Hydra parses its own arguments and --help
             return
-        options = parser().parse_args(argv)
+        top = parser()
+        options, extra = top.parse_known_args(argv)
+        # overrides may also follow an option (`register task --model-file F key=value`)
+        if extra and (not hasattr(options, "overrides")
+                      or any(e.startswith("-") or "=" not in e for e in extra)):
+            top.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:
+            options.overrides += extra
         if options.command is None:
             parser().print_help()
             return

@@ -62,11 +62,13 @@ def training_run(client: MlflowClient, task: str, weights: str) -> Run | None:
     experiment = client.get_experiment_by_name(task)
     if experiment is None:
         return None
-    runs = client.search_runs([experiment.experiment_id],
-                              f"tags.weights_sha256 = '{weights}' and "
-                              f"attributes.status = 'FINISHED'",
-                              order_by=["attributes.start_time ASC"], max_results=1)
-    return runs[0] if runs else None
+    runs = client.search_runs([experiment.experiment_id], f"tags.weights_sha256 = '{weights}'",
+                              order_by=["attributes.start_time ASC"])
+    # A RUNNING one finished training (its weights are tagged last) and was killed while
+    # registering, which re-opens the run: registering it again ends it FINISHED.
+    usable = ([r for r in runs if r.info.status == "FINISHED"]
+              or [r for r in runs if r.info.status == "RUNNING"])
+    return usable[0] if usable else None
 
 
 def import_run(client: MlflowClient, cfg: DictConfig, model: Any, model_file: Path,

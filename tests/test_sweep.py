@@ -126,7 +126,8 @@ def test_sweep_mistakes_are_one_line(tracking, tmp_path: Path) -> None:
     assert "market_regressor_optuna" in error_of("sweep", "experiment=market_regressor",
                                                  "hparams_search=nope")
     dead = "postgresql://alice:pw-secret@127.0.0.1:9/optuna"
-    message = error_of(*SWEEP, "n_trials=2", env={"MODELYARD_OPTUNA_STORAGE": dead})
+    message = error_of(*SWEEP, "n_trials=2", f"paths.output_root={tmp_path}/outputs",
+                       env={"MODELYARD_OPTUNA_STORAGE": dead})  # no job directory in the checkout
     assert "Optuna storage postgresql://127.0.0.1:9/optuna" in message
     assert "pw-secret" not in message
 

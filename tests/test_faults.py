@@ -224,9 +224,8 @@ def test_kill_points_from_training_to_rollback(data_dir: Path, tmp_path: Path, t
                          env=tracking, **kw)
 
     def register(output: str, **kw) -> Job:
-        # overrides before --model-file: argparse drops a positional after an option
-        return run_until("models", "register", TASK, data, "--model-file",
-                         f"{tmp_path}/outputs/{output}/model.ckpt", env=tracking, **kw)
+        return run_until("models", "register", TASK, "--model-file",
+                         f"{tmp_path}/outputs/{output}/model.ckpt", data, env=tracking, **kw)
 
     def promote(kill_at: str | list[str] | None = None) -> Job:
         echo = SQL_ECHO if isinstance(kill_at, list) else {}  # a kill after a statement

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from modelyard import __version__
-from modelyard.errors import ConfigError, exit_on_user_error, fail
+from modelyard.errors import ConfigError, exit_on_user_error, fail, one_line
 
 PROMOTION_REJECTED_EXIT = 3
 NOT_REPRODUCED_EXIT = 4
@@ -32,6 +32,7 @@ def hydra_command(command: str, args: list[str]) -> None:
         cfg = check_overrides(command, args)
         if cfg.get("logger"):
             store.check(cfg.logger.tracking_uri)
+        writable(Path(cfg.paths.output_root))
         if command == "train" and cfg.get("resume"):
             args = [*args, *resume_overrides(cfg)]
     module = f"modelyard.training.{command}" if command != "sweep" else "modelyard.sweep"
@@ -42,6 +43,18 @@ def hydra_command(command: str, args: list[str]) -> None:
     __main__.__spec__ = importlib.util.find_spec(module)
     sys.argv = [f"modelyard {command}", *args]
     importlib.import_module(module).main()
+
+
+def writable(directory: Path) -> None:
+    """Where jobs write: refused in one line before Hydra, which would print a trace."""
+    import os
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"output directory {directory}: {one_line(err)}") from None
+    if not os.access(directory, os.W_OK):
+        raise ConfigError(f"output directory {directory} is not writable")
 
 
 def resume_overrides(cfg) -> list[str]:

@@ -21,6 +21,7 @@ class SupervisedModule(L.LightningModule, ABC):
         if scheduler not in ("none", "cosine", "onecycle"):
             raise ValueError(f"scheduler must be none, cosine or onecycle, got {scheduler!r}")
         self.lr, self.weight_decay, self.scheduler = lr, weight_decay, scheduler
+        self.train_metrics_registered = False
 
     def init_metrics(self) -> None:
         metrics = self.make_metrics()
@@ -45,6 +46,10 @@ class SupervisedModule(L.LightningModule, ABC):
     @abstractmethod
     def predict_from_scores(self, scores: torch.Tensor) -> torch.Tensor:
         """Scores -> the prediction a user sees (a value, or a class index)."""
+
+    def on_train_epoch_start(self) -> None:
+        # registered on the epoch's first step run, which is not batch 0 after a mid-epoch resume
+        self.train_metrics_registered = False
 
     def on_test_epoch_start(self) -> None:
         self.test_actual.reset()
@@ -75,7 +80,7 @@ class SupervisedModule(L.LightningModule, ABC):
         batch_size = len(target)
         losses = self.stage_losses[f"{stage}_"]
         losses.update(loss.detach(), weight=batch_size)
-        if stage != "train" or batch_idx == 0:
+        if stage != "train" or not self.train_metrics_registered:
             # Metric objects are only registered by `log`; Lightning computes them over the
             # whole epoch at its end. Registering them once per training epoch, not every
             # step, keeps Lightning's per-call bookkeeping off the training step (bench/).
@@ -83,6 +88,8 @@ class SupervisedModule(L.LightningModule, ABC):
                      batch_size=batch_size, prog_bar=stage != "test")
             self.log_dict(metrics, on_step=False, on_epoch=True, batch_size=batch_size,
                           prog_bar=stage == "val")
+            if stage == "train":
+                self.train_metrics_registered = True
         return loss
 
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:

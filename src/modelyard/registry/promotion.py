@@ -110,8 +110,11 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
     champion = _alias(client, name, registry.champion_alias)
     if champion is not None and champion.version == challenger.version:
         if challenger.tags.get("promotion.decision") == PENDING:  # a promotion cut short
-            _confirm(client, name, str(challenger.version),
-                     challenger.tags.get("promotion.previous_champion") or None)
+            previous = challenger.tags.get("promotion.previous_champion") or None
+            _confirm(client, name, str(challenger.version), previous)
+            return Decision(name, True, "finished a promotion that was cut short after the "
+                            "champion alias moved", policy.metric, str(challenger.version),
+                            previous)
         return Decision(name, False, "the challenger is already champion", policy.metric,
                         str(challenger.version), str(champion.version))
 
@@ -188,18 +191,36 @@ def _confirm(client: MlflowClient, name: str, promoted: str, replaced: str | Non
     client.set_model_version_tag(name, promoted, "promotion.decision", "promoted")
 
 
+ROLLBACK_PENDING = "rollback.pending"  # "<demoted>-><restored>" while a rollback runs
+
+
 def rollback(client: MlflowClient, name: str,
              champion_alias: str = "champion") -> tuple[str, str]:
-    """Give the champion alias back to the version it replaced; return (from, to)."""
+    """Give the champion alias back to the version it replaced; return (from, to).
+
+    The model carries `rollback.pending` from before the alias moves until the versions say so,
+    so a rollback cut short in between is finished by the next one, not taken one step further.
+    """
     with promotion_lock(client, name):
         champion = _alias(client, name, champion_alias)
+        pending = client.get_registered_model(name).tags.get(ROLLBACK_PENDING, "")
+        demoted, _, restored = pending.partition("->")
+        if champion is not None and restored == str(champion.version):
+            _finish_rollback(client, name, demoted, restored)
+            return demoted, restored
         if champion is None:
             raise ModelyardError(f"{name} has no champion to roll back")
         previous = champion.tags.get("promotion.previous_champion")
         if not previous:
             raise ModelyardError(f"{name} v{champion.version} replaced no earlier champion")
-        now = _now()
+        client.set_registered_model_tag(name, ROLLBACK_PENDING, f"{champion.version}->{previous}")
         client.set_registered_model_alias(name, champion_alias, previous)
-        client.set_model_version_tag(name, champion.version, "rollback.demoted_at", now)
-        client.set_model_version_tag(name, previous, "rollback.restored_at", now)
+        _finish_rollback(client, name, str(champion.version), previous)
         return str(champion.version), previous
+
+
+def _finish_rollback(client: MlflowClient, name: str, demoted: str, restored: str) -> None:
+    now = _now()
+    client.set_model_version_tag(name, demoted, "rollback.demoted_at", now)
+    client.set_model_version_tag(name, restored, "rollback.restored_at", now)
+    client.delete_registered_model_tag(name, ROLLBACK_PENDING)

@@ -136,11 +136,15 @@ def tracked_run(
         if isinstance(logger, ResumableMLFlowLogger):
             logger.remember_recorded_steps()
     try:  # from here on a failure ends the run FAILED, never leaves it RUNNING
-        logger.log_hyperparams(params)
-        config = resolved_yaml(cfg)
-        tags = {**tags, "config_sha256": hashlib.sha256(config.encode()).hexdigest()}
-        client.log_batch(run.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-        client.log_text(run.run_id, config, "config.resumed.yaml" if resumed else "config.yaml")
+        try:
+            logger.log_hyperparams(params)
+            config = resolved_yaml(cfg)
+            tags = {**tags, "config_sha256": hashlib.sha256(config.encode()).hexdigest()}
+            client.log_batch(run.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+            client.log_text(run.run_id, config,
+                            "config.resumed.yaml" if resumed else "config.yaml")
+        except OSError as err:  # an artifact root that cannot be written: read-only, full
+            raise StoreError(f"cannot record run {run.run_id}: {one_line(err)}") from None
         yield run
         if isinstance(logger, ResumableMLFlowLogger):
             logger.flush()  # every point stored before the run is called finished

@@ -56,9 +56,12 @@ def check_database(uri: str, what: str = "MLflow tracking store") -> None:
 def check(tracking_uri: str) -> None:
     """Fail fast, before any run exists, on a store that cannot work."""
     if tracking_uri.startswith(SQLITE):
-        directory = Path(tracking_uri.removeprefix(SQLITE)).parent
-        if not directory.is_dir():
-            raise StoreError(f"MLflow tracking store {tracking_uri}: no such directory {directory}")
+        database = Path(tracking_uri.removeprefix(SQLITE))
+        if not database.parent.is_dir():
+            raise StoreError(f"MLflow tracking store {tracking_uri}: no such directory "
+                             f"{database.parent}")
+        if database.exists() and not database.is_file():
+            raise StoreError(f"MLflow tracking store {tracking_uri}: {database} is not a file")
         return
     if tracking_uri.startswith(("postgresql", "mysql")):
         check_database(tracking_uri)

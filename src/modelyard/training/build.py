@@ -11,7 +11,7 @@ from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig
 
 from modelyard.data.base import SplitDataModule
-from modelyard.errors import StoreError
+from modelyard.errors import StoreError, one_line
 from modelyard.tracking.store import init_lock, without_credentials
 
 
@@ -38,9 +38,7 @@ def logger(cfg: DictConfig, run_id: str | None = None) -> Logger | None:
     except InstantiationException as err:
         cause = err.__cause__ or err
         uri = without_credentials(cfg.logger.tracking_uri)
-        raise StoreError(
-            f"cannot open MLflow tracking store {uri}: {type(cause).__name__} {cause}"
-        ) from None
+        raise StoreError(f"cannot open MLflow tracking store {uri}: {one_line(cause)}") from None
 
 
 def callbacks(cfg: DictConfig) -> list[L.Callback]:

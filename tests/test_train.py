@@ -47,6 +47,16 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(fh))
 
 
+def assert_run_artifacts(client, run_id: str, task: str, plot: str, tmp_path: Path) -> None:
+    """The run holds its config, preprocessing, checkpoint and both figures."""
+    artifacts = {a.path for a in client.list_artifacts(run_id)}
+    assert {"config.yaml", "preprocessing.json", "plots", "checkpoints"} <= artifacts
+    plots = {Path(a.path).name for a in client.list_artifacts(run_id, "plots")}
+    assert {"learning_curves.png", plot} <= plots
+    config = client.download_artifacts(run_id, "config.yaml", str(tmp_path))
+    assert f"task: {task}" in Path(config).read_text()
+
+
 def train_in(project: Path, task: str, output_dir: Path, *overrides: str,
              tracking_uri: str | None = None,
              callbacks: list[L.Callback] | None = None) -> tuple[DictConfig, TrainResult]:
@@ -148,12 +158,7 @@ def test_debug_training_is_recorded_in_mlflow(trained: Trained, project: Path,
         assert logged.digest == hashlib.sha256(file.read_bytes()).hexdigest()[:16]
 
     # artifacts: config, preprocessing, figures, and the very model file the job wrote
-    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "preprocessing.json", "plots", "checkpoints"} <= artifacts
-    plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert {"learning_curves.png", expected["plot"]} <= plots
-    config = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))
-    assert f"task: {task}" in Path(config).read_text()
+    assert_run_artifacts(client, run.info.run_id, task, expected["plot"], tmp_path)
     model = client.download_artifacts(run.info.run_id, "checkpoints/model.ckpt", str(tmp_path))
     assert Path(model).read_bytes() == result.model_file.read_bytes()
 
@@ -235,12 +240,7 @@ def test_debug_run_is_recorded_and_its_checkpoint_evaluates(
     assert tags["torch.version"] == torch.__version__
     assert "experiment=" + task in tags["command"]
     # artifacts: config, plots, best checkpoint
-    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"config.yaml", "preprocessing.json", "plots", "checkpoints"} <= artifacts
-    plots = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert {"learning_curves.png", expected["plot"]} <= plots
-    config = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path))
-    assert f"task: {task}" in Path(config).read_text()
+    assert_run_artifacts(client, run.info.run_id, task, expected["plot"], tmp_path)
 
     # the best checkpoint, tested again by `modelyard evaluate`, gives the same test metrics
     output_dir = output_dir_of(result)

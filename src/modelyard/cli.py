@@ -301,4 +301,10 @@ def main(argv: list[str] | None = None) -> None:
         if options.command is None:
             parser().print_help()
             return
-        options.run(options)
+        try:
+            options.run(options)
+        except Exception as err:  # the registry's own refusals (no such model, version)
+            mlflow_errors = sys.modules.get("mlflow.exceptions")
+            if mlflow_errors and isinstance(err, mlflow_errors.MlflowException):
+                fail(one_line(err))
+            raise

@@ -203,13 +203,13 @@ def rollback(client: MlflowClient, name: str,
     """
     with promotion_lock(client, name):
         champion = _alias(client, name, champion_alias)
-        pending = client.get_registered_model(name).tags.get(ROLLBACK_PENDING, "")
-        demoted, _, restored = pending.partition("->")
-        if champion is not None and restored == str(champion.version):
-            _finish_rollback(client, name, demoted, restored)
-            return demoted, restored
         if champion is None:
             raise ModelyardError(f"{name} has no champion to roll back")
+        pending = client.get_registered_model(name).tags.get(ROLLBACK_PENDING, "")
+        demoted, _, restored = pending.partition("->")
+        if restored == str(champion.version):
+            _finish_rollback(client, name, demoted, restored)
+            return demoted, restored
         previous = champion.tags.get("promotion.previous_champion")
         if not previous:
             raise ModelyardError(f"{name} v{champion.version} replaced no earlier champion")

@@ -185,16 +185,14 @@ def models_reproduce(options: argparse.Namespace) -> None:
 
 
 def predict(options: argparse.Namespace) -> None:
-    tracking_client()  # checks the store, and sets no global: the URI goes to load_model
+    client = tracking_client()
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from modelyard import project
     from modelyard.registry.serving import explain, read_inputs
-    from modelyard.tracking import store
 
     inputs = read_inputs(options.file)
-    mlflow.set_registry_uri(store.default_uri(project.home(project.root())))
+    mlflow.set_registry_uri(client.tracking_uri)  # models:/ URIs resolve in the checked store
     try:
         model = mlflow.pyfunc.load_model(f"models:/{options.name}@{options.alias}")
         predictions = model.predict(inputs)

@@ -36,7 +36,8 @@ class DvcDatasetSource(DatasetSource):
 
     @classmethod
     def _resolve(cls, raw_source: Any) -> DvcDatasetSource:
-        raise NotImplementedError
+        raise NotImplementedError("a DVC source is built from its path and md5, never resolved "
+                                  "from a string (_can_resolve is always False)")
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "md5": self.md5}

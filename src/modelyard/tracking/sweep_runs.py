@@ -11,6 +11,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import FrozenTrial
 
+from modelyard.tracking import store
 from modelyard.tracking.store import init_lock, without_credentials
 
 PARENT_ATTR = "mlflow_parent_run_id"
@@ -28,7 +29,7 @@ def parent_run(study: optuna.Study, created: bool, cfg: DictConfig) -> tuple[Mlf
         time.sleep(0.5)
         study = optuna.load_study(study_name=study.study_name, storage=study._storage)
     with init_lock(cfg.logger.tracking_uri):
-        client = MlflowClient(cfg.logger.tracking_uri)
+        client = store.client(cfg.logger.tracking_uri)
     if PARENT_ATTR in study.user_attrs:
         return client, study.user_attrs[PARENT_ATTR]
     experiment = client.get_experiment_by_name(cfg.task)

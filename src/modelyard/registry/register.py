@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 import modelyard
 from modelyard.registry.versions import alias_version
 from modelyard.tracking import lineage, store
+from modelyard.tracking.run import run_that_trained
 from modelyard.training.export import load_model, weights_sha256
 
 # What a served model imports, pinned to the public release of what is installed: a local
@@ -56,19 +57,6 @@ def version_tags(run: Run, weights: str) -> dict[str, str]:
            if k.startswith(("test_", "baseline_"))},
     }
     return {k: str(v) for k, v in tags.items()}
-
-
-def training_run(client: MlflowClient, task: str, weights: str) -> Run | None:
-    experiment = client.get_experiment_by_name(task)
-    if experiment is None:
-        return None
-    runs = client.search_runs([experiment.experiment_id], f"tags.weights_sha256 = '{weights}'",
-                              order_by=["attributes.start_time ASC"])
-    # A RUNNING one finished training (its weights are tagged last) and was killed while
-    # registering, which re-opens the run: registering it again ends it FINISHED.
-    usable = ([r for r in runs if r.info.status == "FINISHED"]
-              or [r for r in runs if r.info.status == "RUNNING"])
-    return usable[0] if usable else None
 
 
 def import_run(client: MlflowClient, cfg: DictConfig, model: Any, model_file: Path,
@@ -130,7 +118,7 @@ def register(cfg: DictConfig, model_file: Path, datamodule: Any,
     version = next((v for v in client.search_model_versions(f"name='{name}'")
                     if v.tags.get("weights_sha256") == weights), None)
     if version is None:
-        run = (client.get_run(run_id) if run_id else None) or training_run(
+        run = (client.get_run(run_id) if run_id else None) or run_that_trained(
             client, cfg.task, weights) or import_run(client, cfg, model, Path(model_file),
                                                      datamodule, weights)
         uri = log_pyfunc(tracking_uri, run.info.run_id, wrapper, model, Path(model_file),

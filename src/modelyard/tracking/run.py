@@ -16,7 +16,8 @@ from typing import Any
 
 from lightning.pytorch.loggers import MLFlowLogger
 from matplotlib.figure import Figure
-from mlflow.entities import RunTag
+from mlflow.entities import Run, RunTag
+from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from modelyard.errors import StoreError, interrupting_signal, one_line
@@ -96,6 +97,20 @@ class TrackedRun:
     def log_artifact(self, path: str | Path, artifact_dir: str) -> None:
         if self.logger and path:
             self.logger.experiment.log_artifact(self.run_id, str(path), artifact_dir)
+
+
+def run_that_trained(client: MlflowClient, task: str, weights: str) -> Run | None:
+    """The run in this store that trained these weights (None: they were trained elsewhere)."""
+    experiment = client.get_experiment_by_name(task)
+    if experiment is None:
+        return None
+    runs = client.search_runs([experiment.experiment_id], f"tags.weights_sha256 = '{weights}'",
+                              order_by=["attributes.start_time ASC"])
+    # A RUNNING one finished training (its weights are tagged last) and was killed while
+    # registering, which re-opens the run: registering it again ends it FINISHED.
+    usable = ([r for r in runs if r.info.status == "FINISHED"]
+              or [r for r in runs if r.info.status == "RUNNING"])
+    return usable[0] if usable else None
 
 
 def _start(logger: MLFlowLogger, tracking_uri: str) -> str:

@@ -15,22 +15,9 @@ from omegaconf import DictConfig
 
 from modelyard import plots
 from modelyard.tracking import lineage
-from modelyard.tracking.run import tracked_run
+from modelyard.tracking.run import run_that_trained, tracked_run
 from modelyard.training import build, outputs
 from modelyard.training.export import load_model, weights_sha256
-
-
-def training_run(logger, task: str, weights: str):
-    """The finished run that trained these weights, in this store (None: not here)."""
-    if logger is None:
-        return None
-    client = logger.experiment
-    experiment = client.get_experiment_by_name(task)
-    runs = client.search_runs(
-        [experiment.experiment_id], f"tags.weights_sha256 = '{weights}'",
-        order_by=["attributes.start_time ASC"], max_results=1,
-    ) if experiment else []
-    return runs[0] if runs else None
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -49,7 +36,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         "checkpoint": lineage.relative_to_project(Path(cfg.ckpt_path), root),
         "weights_sha256_evaluated": weights,
     }
-    source = training_run(logger, cfg.task, weights)
+    source = run_that_trained(logger.experiment, cfg.task, weights) if logger else None
     if source is not None:
         tags["source_run"] = source.info.run_id
     # what trained the model: its run's params, else the hyperparameters the file carries

@@ -86,20 +86,22 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120) -> 
 
 
 @contextmanager
-def background(command: list[str], env: dict[str, str], ready_url: str) -> Iterator[None]:
+def background(command: list[str], env: dict[str, str],
+               ready_url: str) -> Iterator[subprocess.Popen]:
     """Run a server in its own process group until the block ends; wait until it answers."""
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         wait_for_http(ready_url, process)
-        yield
+        yield process
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        if process.poll() is None:  # else the test killed it
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
 
 
 def post_json(url: str, payload: object) -> tuple[int, dict]:

@@ -117,3 +117,10 @@ def test_bad_overrides_are_rejected_in_one_line(override: str, fragments: list[s
 def test_a_float_where_a_float_was_is_fine() -> None:
     cfg = check_overrides("train", ["experiment=mnist_cnn", "model.lr=1", "seed=7"])
     assert cfg.model.lr == 1 and cfg.seed == 7
+
+
+def test_a_callback_is_switched_off_with_null_but_a_number_stays_a_number() -> None:
+    cfg = check_overrides("train", ["experiment=mnist_cnn", "callbacks.early_stopping=null"])
+    assert cfg.callbacks.early_stopping is None and cfg.callbacks.model_checkpoint
+    with pytest.raises(ConfigError, match="expects a number"):
+        check_overrides("train", ["experiment=mnist_cnn", "trainer.max_epochs=[1]"])

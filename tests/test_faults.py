@@ -9,10 +9,9 @@ line matches. Where no line marks a boundary (after the champion alias moved, on
 is taken), SQLAlchemy's statement echo (MLFLOW_SQLALCHEMYSTORE_ECHO) does: "the first
 statement after the alias write" can only appear once that write has been committed.
 
-A SIGKILLed job cannot end its own MLflow run, and no later command guesses which RUNNING runs
-belong to dead jobs: such runs stay RUNNING. What is checked is that every RUNNING run left is
-one that was RUNNING right after a kill, so no completed command leaves one of its own, or
-re-opens a finished one for good.
+A SIGKILLed job cannot end its own MLflow run: the next command ends it KILLED (every run
+names its host and process; tracking/owner.py). So once a command has completed, no run is
+RUNNING: neither its own nor one a killed job left.
 
 The promotion lock's lease (60 s, lock.LEASE_S) is not configurable from the command line:
 instead of waiting a minute per killed promotion, a waiting `promote` (once it has said who
@@ -27,6 +26,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -39,7 +39,10 @@ import pandas as pd
 import pytest
 from mlflow.tracking import MlflowClient
 
-from conftest import MODELYARD, all_runs, cli_env, client_for, run_cli
+from modelyard.tracking.owner import ENDED
+
+from conftest import MODELYARD, all_runs, cli_env, client_for, free_port, run_cli
+from services import background
 
 pytestmark = pytest.mark.slow
 
@@ -112,7 +115,7 @@ class Store:
     def __init__(self, tracking: dict[str, str]) -> None:
         self.env = tracking
         self.client: MlflowClient = client_for(tracking)
-        self.dead: set[str] = set()  # runs RUNNING right after a kill
+        self.orphans: set[str] = set()  # runs RUNNING right after a kill
         self.points: list[list[str]] = []  # [kill point, state after it, next command: exit]
 
     def running(self) -> set[str]:
@@ -132,7 +135,7 @@ class Store:
     def killed(self, job: Job, label: str) -> None:
         assert job.killed_at, f"never reached {label}:\n{job.describe()}"
         assert job.returncode == -signal.SIGKILL
-        self.dead |= self.running()
+        self.orphans |= self.running()
         self.points.append([f"{' '.join(job.args[:2])} at {label}", self.summary(), ""])
 
     def next_command(self, job: Job) -> None:
@@ -155,7 +158,7 @@ class Store:
 
     def problems(self, settled: bool = True) -> list[str]:
         """What is inconsistent. `settled`: after a command that completed (no lock, nothing
-        pending, no RUNNING run but those killed jobs left), else right after a kill."""
+        pending, no RUNNING run), else right after a kill."""
         found = []
         versions, aliases = self.versions(), self.aliases()
         champion = aliases.get("champion")
@@ -186,8 +189,12 @@ class Store:
                 found.append(f"v{number}: source run {run.info.run_id} has other weights")
             if settled and run.info.status != "FINISHED":
                 found.append(f"v{number}: source run {run.info.run_id} is {run.info.status}")
-        if settled and self.running() - self.dead:
-            found.append(f"RUNNING without a killed job: {self.running() - self.dead}")
+        if settled and self.running():
+            found.append(f"RUNNING though no job runs: {self.running()}")
+        ended = {r.info.run_id: r for r in all_runs(self.env) if r.info.run_id in self.orphans}
+        if settled and any(r.info.status == "KILLED" and ENDED not in r.data.tags
+                           for r in ended.values()):
+            found.append("a killed job's run ended KILLED without saying why")
         return found
 
     @staticmethod
@@ -355,10 +362,10 @@ def long_training(data_dir: Path, tmp_path: Path, *overrides: str) -> tuple[str,
             "registry.register=false", *overrides)
 
 
-def interrupt_training(sig: signal.Signals, job_args: tuple[str, ...], tmp_path: Path,
-                       tracking) -> tuple[Job, Path]:
-    """`job_args` sent `sig` once its first checkpoint is on disk, i.e. while it fits;
-    returns the job and its checkpoint directory."""
+def interrupt_training(sig: signal.Signals | Callable[[], None], job_args: tuple[str, ...],
+                       tmp_path: Path, tracking) -> tuple[Job, Path]:
+    """`job_args` sent `sig` (or `sig()` called) once its first checkpoint is on disk, i.e.
+    while it fits; returns the job and its checkpoint directory."""
     process = subprocess.Popen(
         [MODELYARD, *job_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         errors="replace", env=cli_env(tracking),
@@ -374,7 +381,7 @@ def interrupt_training(sig: signal.Signals, job_args: tuple[str, ...], tmp_path:
         assert process.poll() is None, "".join(output)[-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.05)
-    process.send_signal(sig)
+    process.send_signal(sig) if isinstance(sig, signal.Signals) else sig()
     try:
         returncode = process.wait(120)  # honoured within seconds; the bound only stops a hang
     finally:
@@ -418,6 +425,38 @@ def test_ctrl_c_ends_the_run_killed_with_130(data_dir: Path, tmp_path: Path, tra
     assert job.returncode == 130, job.describe()
     assert "modelyard: stopped by SIGINT" in job.output
     assert only_run(tracking).info.status == "KILLED"
+
+
+def test_a_server_lost_mid_training_stops_the_job_in_one_line_and_resume_continues_the_run(
+    data_dir: Path, tmp_path: Path
+) -> None:
+    """The MLflow server dies while the job fits: bounded retries, then exit 2 with one line
+    naming the last checkpoint; once the server is back, resume=true finishes the same run."""
+    port = free_port()
+    server = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port",
+              str(port), "--workers", "1", "--backend-store-uri", f"sqlite:///{tmp_path}/s.db",
+              "--artifacts-destination", str(tmp_path / "artifacts")]
+    env = cli_env({"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})  # no job-runner children
+    tracking = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}
+    training = long_training(data_dir, tmp_path, "monitor.metric=val_loss",
+                             "callbacks.early_stopping=null")
+    with background(server, env, f"http://127.0.0.1:{port}/health") as process:
+        job, checkpoints = interrupt_training(lambda: os.killpg(process.pid, signal.SIGKILL),
+                                              training, tmp_path, tracking)
+    assert job.returncode == 2, job.describe()
+    [error] = [x for x in job.lines if x.startswith("modelyard: error:")]
+    uri = tracking["MLFLOW_TRACKING_URI"]
+    assert error.startswith(f"modelyard: error: lost MLflow tracking store {uri} during run "), \
+        error
+    assert f"the last checkpoint is {checkpoints / 'last.ckpt'}" in error and "resume=true" in error
+    assert "Traceback" not in job.output and (checkpoints / "last.ckpt").is_file()
+
+    with background(server, env, f"http://127.0.0.1:{port}/health"):
+        resumed = run_cli(*training, "resume=true", env=tracking)
+        assert resumed.returncode == 0, resumed.stderr[-3000:]
+        run = only_run(tracking)
+    assert run.info.status == "FINISHED" and run.info.run_id in error
+    assert run.data.tags["resumed_from"] == str(checkpoints / "last.ckpt")
 
 
 # -- stores and disks ------------------------------------------------------------------------

@@ -146,3 +146,37 @@ def test_data_inside_the_project_is_named_relative_to_it(tmp_path: Path) -> None
     assert lineage.relative_to_project(Path("data/market"), project) == "data/market"
     outside = tmp_path / "mine"
     assert lineage.relative_to_project(outside, project) == str(outside)
+
+
+def test_a_later_command_ends_the_runs_of_killed_processes_and_only_those(store: str) -> None:
+    """A run whose process was SIGKILLed ends KILLED with a tag saying why; a run whose process
+    lives, a run of another host and a pid reused by a newer process are told apart."""
+    import os
+    import signal
+    import subprocess
+
+    from mlflow.tracking import MlflowClient
+
+    from modelyard.tracking import owner
+
+    client = MlflowClient(store)
+    experiment = client.create_experiment("t")
+    victim = subprocess.Popen(["sleep", "300"])
+    mine = owner.owner_tags()
+
+    def run_of(**tags: str) -> str:
+        return client.create_run(experiment, tags={**mine, **tags}).info.run_id
+
+    killed = run_of(**{owner.PID: str(victim.pid),
+                       owner.STARTED: owner.owner_tags_of(victim.pid)[owner.STARTED]})
+    alive = run_of()
+    elsewhere = run_of(**{owner.HOST: "another-host", owner.PID: str(victim.pid)})
+    reused = run_of(**{owner.STARTED: f"{float(mine[owner.STARTED]) - 3600:.2f}"})  # my pid, older
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+
+    assert sorted(owner.end_orphaned_runs(client)) == sorted([killed, reused])
+    status = {run_id: client.get_run(run_id).info.status for run_id in (killed, alive, elsewhere)}
+    assert status == {killed: "KILLED", alive: "RUNNING", elsewhere: "RUNNING"}
+    assert f"process {victim.pid} " in client.get_run(killed).data.tags[owner.ENDED]
+    assert owner.end_orphaned_runs(client) == []  # nothing twice

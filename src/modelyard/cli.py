@@ -69,13 +69,17 @@ def resume_overrides(cfg) -> list[str]:
 
 
 def tracking_client():
-    """The project's tracking store ($MLFLOW_TRACKING_URI, else its mlflow.db), checked."""
+    """The project's tracking store ($MLFLOW_TRACKING_URI, else its mlflow.db), checked, with
+    the runs of killed jobs ended."""
     from modelyard import project
     from modelyard.tracking import store
+    from modelyard.tracking.owner import end_orphaned_runs
 
     uri = store.default_uri(project.home(project.root()))
     store.check(uri)
-    return store.client(uri)
+    client = store.client(uri)
+    end_orphaned_runs(client)
+    return client
 
 
 def prepare(options: argparse.Namespace) -> None:

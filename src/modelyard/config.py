@@ -138,7 +138,8 @@ def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
         key, new = o.key_or_group, o.value()
         old = _select(base, key)
         expected = _kind(old)
-        if expected and expected != _kind(new):
+        switched_off = new is None and expected == "mapping"  # callbacks.early_stopping=null
+        if expected and expected != _kind(new) and not switched_off:
             raise ConfigError(
                 f"override {o.input_line!r}: {key} expects a {expected}, "
                 f"got {new!r} (default {old!r})"

@@ -23,6 +23,7 @@ from modelyard.config import compose
 from modelyard.errors import ModelyardError
 from modelyard.registry.lock import promotion_lock
 from modelyard.registry.versions import alias_version as _alias
+from modelyard.tracking.owner import owner_tags
 from modelyard.training import build
 
 
@@ -62,7 +63,8 @@ def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, rol
     model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
     predicted = wrapper.prediction(model.predict(inputs))
     frame = pd.DataFrame({"target": targets, "prediction": predicted})
-    with mlflow.start_run(run_name=f"{role} v{version.version}", nested=True):
+    with mlflow.start_run(run_name=f"{role} v{version.version}", nested=True,
+                          tags=owner_tags()):
         return mlflow.models.evaluate(data=frame, targets="target", predictions="prediction",
                                       model_type=wrapper.model_type)
 
@@ -133,7 +135,8 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
     )
     mlflow.set_experiment(task)
     with mlflow.start_run(run_name=f"promote {name} v{challenger.version}",
-                          tags={"modelyard.job": "promote", "modelyard.model": name,
+                          tags={**owner_tags(), "modelyard.job": "promote",
+                                "modelyard.model": name,
                                 "modelyard.challenger_version": str(challenger.version),
                                 "modelyard.champion_version":
                                     str(champion.version) if champion else "none"}):

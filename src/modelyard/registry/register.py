@@ -22,6 +22,7 @@ from omegaconf import DictConfig
 import modelyard
 from modelyard.registry.versions import alias_version
 from modelyard.tracking import lineage, store
+from modelyard.tracking.owner import end_orphaned_runs, owner_tags
 from modelyard.tracking.run import run_that_trained
 from modelyard.training.export import load_model, weights_sha256
 
@@ -91,7 +92,7 @@ def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, model_
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     signature, example = wrapper.describe(model, datamodule)
-    with mlflow.start_run(run_id=run_id):
+    with mlflow.start_run(run_id=run_id, tags=owner_tags()):
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=wrapper(),
@@ -111,6 +112,7 @@ def register(cfg: DictConfig, model_file: Path, datamodule: Any,
     `champion`); `run_id`: the run that trained it, when the caller knows it."""
     tracking_uri = cfg.logger.tracking_uri
     client = store.client(tracking_uri)
+    end_orphaned_runs(client)  # a registration killed earlier left the training run RUNNING
     name, registry = model_name(cfg), cfg.registry
     wrapper = get_class(registry.models[cfg.task].wrapper)
     model = load_model(get_class(cfg.model._target_), Path(model_file))

@@ -13,6 +13,7 @@ from mlflow.environment_variables import MLFLOW_ASYNC_LOGGING_BUFFERING_SECONDS
 from mlflow.utils.async_logging.run_operations import RunOperations
 
 from modelyard.errors import ConfigError
+from modelyard.tracking.owner import owner_tags
 
 
 class ResumableMLFlowLogger(MLFlowLogger):
@@ -31,6 +32,8 @@ class ResumableMLFlowLogger(MLFlowLogger):
 
     def __init__(self, *args: Any, synchronous: bool = True, buffer_seconds: float = 0.0,
                  **kwargs: Any) -> None:
+        # the run it creates names its process, so a later command can tell it was killed
+        kwargs["tags"] = {**(kwargs.get("tags") or {}), **owner_tags()}
         super().__init__(*args, **kwargs)  # params and tags stay synchronous: logged once
         self.synchronous, self.buffer_seconds = synchronous, buffer_seconds
         try:  # MLflow parses its own variable only in its logging thread, which a bad value

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from modelyard.errors import StoreError, interrupting_signal, one_line
 from modelyard.tracking.logger import ResumableMLFlowLogger
+from modelyard.tracking.owner import end_orphaned_runs, owner_tags
 from modelyard.tracking.store import without_credentials
 
 
@@ -107,9 +108,10 @@ def run_that_trained(client: MlflowClient, task: str, weights: str) -> Run | Non
     runs = client.search_runs([experiment.experiment_id], f"tags.weights_sha256 = '{weights}'",
                               order_by=["attributes.start_time ASC"])
     # A RUNNING one finished training (its weights are tagged last) and was killed while
-    # registering, which re-opens the run: registering it again ends it FINISHED.
+    # registering, which re-opens the run (KILLED once a later command found its process
+    # gone): registering it again ends it FINISHED.
     usable = ([r for r in runs if r.info.status == "FINISHED"]
-              or [r for r in runs if r.info.status == "RUNNING"])
+              or [r for r in runs if r.info.status in ("RUNNING", "KILLED")])
     return usable[0] if usable else None
 
 
@@ -144,12 +146,14 @@ def tracked_run(
     _start(logger, cfg.logger.tracking_uri)
     client = logger.experiment
     params = {**flat_params(cfg), **(params or {})}
-    if resumed:
+    if resumed:  # this job's now: claimed before orphans are looked for
+        client.log_batch(run.run_id, tags=[RunTag(k, v) for k, v in owner_tags().items()])
         client.update_run(run.run_id, status="RUNNING")
         recorded = client.get_run(run.run_id).data.params
         params = {k: v for k, v in params.items() if k not in recorded}
         if isinstance(logger, ResumableMLFlowLogger):
             logger.remember_recorded_steps()
+    end_orphaned_runs(client)
     try:  # from here on a failure ends the run FAILED, never leaves it RUNNING
         try:
             logger.log_hyperparams(params)
@@ -164,6 +168,24 @@ def tracked_run(
         if isinstance(logger, ResumableMLFlowLogger):
             logger.flush()  # every point stored before the run is called finished
     except BaseException as error:  # a signal stopped it on purpose: KILLED, not FAILED
-        client.set_terminated(run.run_id, "KILLED" if interrupting_signal(error) else "FAILED")
+        from mlflow.exceptions import MlflowException
+
+        try:
+            client.set_terminated(run.run_id,
+                                  "KILLED" if interrupting_signal(error) else "FAILED")
+        except MlflowException as lost:  # the store is gone: the run stays RUNNING there
+            raise lost_store(cfg.logger.tracking_uri, run, lost) from None
+        if isinstance(error, MlflowException):  # refused a write, then answered again
+            raise lost_store(cfg.logger.tracking_uri, run, error) from None
         raise
     client.set_terminated(run.run_id, "FINISHED")
+
+
+def lost_store(tracking_uri: str, run: TrackedRun, error: BaseException) -> StoreError:
+    """The store failed mid-job (the client's retries are bounded: tracking/store.py): one
+    line that says where the job stopped and how to continue the same run."""
+    last = run.output_dir / "checkpoints" / "last.ckpt"
+    then = (f"; the last checkpoint is {last}: once the store answers, the same command with "
+            f"resume=true continues this run" if last.is_file() else "")
+    return StoreError(f"lost MLflow tracking store {without_credentials(tracking_uri)} during "
+                      f"run {run.run_id} ({one_line(error, 240)}){then}")

@@ -13,10 +13,9 @@ A SIGKILLed job cannot end its own MLflow run: the next command ends it KILLED (
 names its host and process; tracking/owner.py). So once a command has completed, no run is
 RUNNING: neither its own nor one a killed job left.
 
-The promotion lock's lease (60 s, lock.LEASE_S) is not configurable from the command line:
-instead of waiting a minute per killed promotion, a waiting `promote` (once it has said who
-holds the lock) sees the killed holder's last heartbeat moved 61 s into the past, which is
-what the lease measures.
+The promotion lock's lease is the default one (60 s, conf/registry): instead of waiting a
+minute per killed promotion, a waiting `promote` (once it has said who holds the lock) sees
+the killed holder's last heartbeat moved 61 s into the past, which is what the lease measures.
 """
 
 from __future__ import annotations

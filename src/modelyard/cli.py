@@ -151,7 +151,7 @@ def models_rollback(options: argparse.Namespace) -> None:
     client = tracking_client()
     from modelyard.registry.promotion import rollback
 
-    demoted, restored = rollback(client, options.name)
+    demoted, restored = rollback(client, options.name, overrides=options.overrides)
     print(f"{options.name}: champion v{demoted} -> v{restored} (rolled back)")
 
 
@@ -265,6 +265,7 @@ def parser() -> argparse.ArgumentParser:
     sub = command("rollback", "give champion back to the version it replaced",
                   models_rollback, models)
     sub.add_argument("name")
+    overrides(sub)
     sub = command("unlock", "remove a promotion lock whose holder is gone", models_unlock, models)
     sub.add_argument("name")
     sub = command("reproduce", "retrain a version from its lineage and compare (exit 0 / 4)",

@@ -20,12 +20,9 @@ from datetime import UTC, datetime
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from modelyard.errors import ModelyardError
+from modelyard.errors import ConfigError, ModelyardError
 
 SUFFIX = ".promotion-lock"
-LEASE_S = 60.0      # a lock whose holder has not beaten for this long is broken
-HEARTBEAT_S = 5.0
-WAIT_S = 600.0      # how long a second promotion waits for a live holder
 
 
 def lock_name(name: str) -> str:
@@ -60,8 +57,8 @@ def break_lock(client: MlflowClient, name: str, reason: str) -> str | None:
     return held[0]
 
 
-def _beat(client: MlflowClient, name: str, stop: threading.Event) -> None:
-    while not stop.wait(HEARTBEAT_S):
+def _beat(client: MlflowClient, name: str, every_s: float, stop: threading.Event) -> None:
+    while not stop.wait(every_s):
         try:
             client.set_registered_model_tag(lock_name(name), "heartbeat", str(time.time()))
         except MlflowException:
@@ -69,8 +66,12 @@ def _beat(client: MlflowClient, name: str, stop: threading.Event) -> None:
 
 
 @contextmanager
-def promotion_lock(client: MlflowClient, name: str, lease_s: float = LEASE_S,
-                   wait_s: float = WAIT_S) -> Iterator[None]:
+def promotion_lock(client: MlflowClient, name: str, lease_s: float, heartbeat_s: float,
+                   wait_s: float) -> Iterator[None]:
+    """Hold the lock of `name` for the block (settings: conf/registry, `lock`)."""
+    if not 0 < heartbeat_s < lease_s:
+        raise ConfigError(f"registry.lock: heartbeat_s ({heartbeat_s}) must be above 0 and "
+                          f"below lease_s ({lease_s}), or a live holder loses its lock")
     holder = f"{socket.gethostname()}:{os.getpid()} since {_now()}"
     deadline, told = time.monotonic() + wait_s, False
     while True:
@@ -98,7 +99,7 @@ def promotion_lock(client: MlflowClient, name: str, lease_s: float = LEASE_S,
             told = True
         time.sleep(0.5)
     stop = threading.Event()
-    beating = threading.Thread(target=_beat, args=(client, name, stop), daemon=True)
+    beating = threading.Thread(target=_beat, args=(client, name, heartbeat_s, stop), daemon=True)
     beating.start()
     try:
         yield

@@ -84,8 +84,14 @@ def promote(client: MlflowClient, name: str, overrides: list[str] | None = None)
     """Gate the challenger under the model's promotion lock; `overrides` adjust the config."""
     mlflow.set_tracking_uri(client.tracking_uri)  # scoring runs use MLflow's fluent API
     mlflow.set_registry_uri(client.tracking_uri)
-    with promotion_lock(client, name):
+    with promotion_lock(client, name, **lock_settings(overrides)):
         return _promote_locked(client, name, overrides)
+
+
+def lock_settings(overrides: list[str] | None) -> dict[str, float]:
+    """conf/registry's `lock` with any `registry.lock.*` override applied."""
+    mine = [o for o in overrides or [] if o.startswith("registry.lock.")]
+    return dict(compose("registry/default", mine).registry.lock)
 
 
 def input_schema(version: ModelVersion) -> str | None:
@@ -197,14 +203,14 @@ def _confirm(client: MlflowClient, name: str, promoted: str, replaced: str | Non
 ROLLBACK_PENDING = "rollback.pending"  # "<demoted>-><restored>" while a rollback runs
 
 
-def rollback(client: MlflowClient, name: str,
-             champion_alias: str = "champion") -> tuple[str, str]:
+def rollback(client: MlflowClient, name: str, champion_alias: str = "champion",
+             overrides: list[str] | None = None) -> tuple[str, str]:
     """Give the champion alias back to the version it replaced; return (from, to).
 
     The model carries `rollback.pending` from before the alias moves until the versions say so,
     so a rollback cut short in between is finished by the next one, not taken one step further.
     """
-    with promotion_lock(client, name):
+    with promotion_lock(client, name, **lock_settings(overrides)):
         champion = _alias(client, name, champion_alias)
         if champion is None:
             raise ModelyardError(f"{name} has no champion to roll back")

@@ -476,6 +476,14 @@ def test_sqlite_store_in_a_missing_directory_is_an_error_not_a_new_store(
         assert not missing.exists()
 
 
+def mount_namespace() -> str:
+    unshare = shutil.which("unshare")
+    if (os.geteuid() != 0 or not unshare
+            or subprocess.run([unshare, "-m", "true"], capture_output=True).returncode):
+        pytest.skip("needs root and mount namespaces to mount a directory of its own")
+    return unshare
+
+
 def read_only(directory: Path) -> list[str]:
     """A command prefix under which `directory` cannot be written: a read-only bind mount in a
     mount namespace of its own when root (root ignores permissions), else mode 0555."""
@@ -483,11 +491,31 @@ def read_only(directory: Path) -> list[str]:
     if os.geteuid() != 0:
         directory.chmod(0o555)
         return []
-    unshare = shutil.which("unshare")
-    if not unshare or subprocess.run([unshare, "-m", "true"], capture_output=True).returncode:
-        pytest.skip("root without mount namespaces: no way to make a directory read-only")
     script = 'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" "$1" && shift && exec "$@"'
-    return [unshare, "-m", "sh", "-c", script, "sh", str(directory)]
+    return [mount_namespace(), "-m", "sh", "-c", script, "sh", str(directory)]
+
+
+def test_a_full_disk_fails_the_run_in_one_line_and_leaves_no_partial_checkpoint(
+    data_dir: Path, tmp_path: Path, tracking
+) -> None:
+    """The job directory on a 1 MB filesystem: the CNN's first checkpoint (13 MB) fills it."""
+    outputs = tmp_path / "outputs"
+    outputs.mkdir()
+    # the command runs on a fresh tmpfs; what it left there is listed before the mount goes
+    script = ('mount -t tmpfs -o size=1m tmpfs "$1" && shift && "$@"; status=$?; '
+              'find "$0" -name "*.ckpt*" | sed "s/^/left: /" >&2; exit $status')
+    result = subprocess.run(
+        [mount_namespace(), "-m", "sh", "-c", script, str(outputs), str(outputs), MODELYARD,
+         "train", "experiment=mnist_cnn", "debug=fast", f"paths.data_dir={data_dir}",
+         f"paths.output_root={outputs}", "registry.register=false"],
+        capture_output=True, text=True, env=cli_env(tracking), timeout=300)
+    assert result.returncode == 2, result.stderr[-3000:]
+    [error] = [x for x in result.stderr.splitlines() if x.startswith("modelyard: error:")]
+    assert re.fullmatch(r"modelyard: error: cannot write \S+/checkpoints/best\.ckpt: "
+                        r"No space left on device", error), error
+    assert "Traceback" not in result.stderr
+    assert "left: " not in result.stderr  # no checkpoint, whole or partial, on that disk
+    assert [r.info.status for r in all_runs(tracking)] == ["FAILED"]
 
 
 @pytest.mark.parametrize("where", ["artifact root", "output directory"])

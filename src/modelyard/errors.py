@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,9 +54,17 @@ def fail(message: str) -> None:
     sys.exit(USER_ERROR_EXIT)
 
 
+# a disk the job cannot write to: full, read-only, over quota, not ours
+DISK_ERRNOS = {errno.ENOSPC, errno.EROFS, errno.EDQUOT, errno.EACCES}
+
+
 @contextmanager
 def exit_on_user_error() -> Iterator[None]:
     try:
         yield
     except ModelyardError as err:
         fail(str(err))
+    except OSError as err:
+        if err.errno not in DISK_ERRNOS:
+            raise
+        fail(f"cannot write {err.filename2 or err.filename}: {err.strerror}")

@@ -9,13 +9,13 @@ holds what defines the model, is byte-identical wherever it was trained, loads w
 from __future__ import annotations
 
 import hashlib
-import os
 from pathlib import Path
 
 import lightning as L
 import torch
 
 from modelyard.errors import DataError, one_line
+from modelyard.training.checkpoint_io import atomic_save
 
 
 def weights_sha256(state_dict: dict[str, torch.Tensor]) -> str:
@@ -35,10 +35,7 @@ def export_model(model: L.LightningModule, path: Path) -> str:
         model.CHECKPOINT_HYPER_PARAMS_KEY: dict(model.hparams),
         "pytorch-lightning_version": L.__version__,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save(payload, partial)
-    os.replace(partial, path)
+    atomic_save(payload, path)
     return weights_sha256(state)
 
 

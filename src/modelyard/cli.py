@@ -286,9 +286,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
+    from modelyard.quiet import silence_library_notices
     from modelyard.tracking.store import bound_client_retries
 
     bound_client_retries()
+    silence_library_notices()
     with exit_on_user_error():
         if argv and argv[0] in ("train", "evaluate", "sweep"):
             hydra_command(argv[0], argv[1:])  # Hydra parses its own arguments and --help

@@ -18,6 +18,7 @@ from modelyard.errors import (
     interrupting_signal,
     one_line,
 )
+from modelyard.quiet import silence_library_notices
 from modelyard.tracking.store import local_artifact_root
 
 
@@ -171,6 +172,7 @@ def hydra_app(config_name: str, body: Callable[[DictConfig], None]) -> None:
 
     @hydra.main(version_base="1.3", config_path=str(root / "conf"), config_name=config_name)
     def app(cfg: DictConfig) -> None:
+        silence_library_notices()  # again: DDP ranks start here, and Hydra resets logging
         try:
             with exit_on_user_error():
                 body(cfg)

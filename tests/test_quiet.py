@@ -1,0 +1,32 @@
+"""Library notices are silenced by module and message, never by category."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+from modelyard.quiet import silence_library_notices
+
+
+def test_known_notices_are_silenced_and_every_other_warning_still_shows() -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        silence_library_notices()
+        for module, message in (("mlflow.types.utils", "Hint: Inferred schema contains integer "
+                                 "column(s). Integer columns ..."),
+                                ("modelyard.data", "Hint: Inferred schema contains integer "
+                                 "column(s), said by someone else"),
+                                ("mlflow.types.utils", "another hint from MLflow")):
+            warnings.warn_explicit(message, UserWarning, f"{module}.py", 1, module=module)
+    assert [str(w.message) for w in caught] == [
+        "Hint: Inferred schema contains integer column(s), said by someone else",
+        "another hint from MLflow"]
+
+
+def test_lightnings_advert_is_dropped_and_its_other_info_kept(caplog) -> None:
+    silence_library_notices()
+    log = logging.getLogger("lightning.pytorch.utilities.rank_zero")
+    with caplog.at_level(logging.INFO, logger=log.name):
+        log.info("💡 Tip: For seamless cloud logging, try installing litlogger")
+        log.info("GPU available: False, used: False")
+    assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]

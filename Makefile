@@ -49,7 +49,7 @@ test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-slow: setup
-	$(BIN)/python -m pytest -m slow $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m slow -n 2 --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 # Team mode: the MLflow server (conf/server.yaml; MLFLOW_BACKEND_STORE_URI=postgresql://...)
 server: setup

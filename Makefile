@@ -31,7 +31,7 @@ TASKS := market_regressor:market-regressor mnist_cnn:mnist-cnn sentiment_lstm:se
 # --repro-log` (which stages ran, which were restored from the run-cache).
 REPRO_LOG ?=
 REPRO = $(if $(REPRO_LOG),mkdir -p $(dir $(REPRO_LOG)) && set -o pipefail && \
-	dvc repro 2>&1 | tee $(REPRO_LOG),dvc repro)
+	dvc repro $(REPRO_ARGS) 2>&1 | tee $(REPRO_LOG),dvc repro $(REPRO_ARGS))
 
 # For each task: its pipeline model as challenger (registered from the pulled file when this
 # store has no version of it yet), and the promotion gate (exit 3 = kept the champion).
@@ -65,8 +65,10 @@ pipeline: run
 
 # CI's pipeline part (.github/workflows/pipeline.yml): the outputs and the run-cache from the
 # default DVC remote (DVC_REMOTE_URL, and DVC_S3_ENDPOINT_URL for an S3-compatible store other
-# than AWS, make it a local-config remote `ci`), then `dvc repro`, which restores every stage
-# run before with the same inputs instead of running it. PULL=0: nothing pulled, all runs.
+# than AWS, make it a local-config remote `ci`), then `dvc repro --pull`, which restores every
+# stage run before with the same inputs instead of running it. `--pull` matters: `dvc pull
+# --run-cache` fetches the run-cache entries but not the files they name, and without those a
+# stage is run again. PULL=0: nothing pulled, every changed stage runs.
 PULL ?= 1
 CI_REPRO_LOG := report/repro.log
 ci-pipeline: setup
@@ -77,7 +79,8 @@ ci-pipeline: setup
 	fi
 	@if [ "$(PULL)" = 1 ]; then dvc pull --run-cache --allow-missing; \
 	else echo "PULL=$(PULL): nothing pulled from a DVC remote, every stage runs"; fi
-	$(MAKE) --no-print-directory REPRO_LOG=$(CI_REPRO_LOG) repro
+	$(MAKE) --no-print-directory REPRO_LOG=$(CI_REPRO_LOG) \
+	  REPRO_ARGS="$(if $(filter 1,$(PULL)),--pull)" repro
 
 repro: setup
 	$(REPRO)

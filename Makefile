@@ -8,8 +8,11 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export DVC_NO_ANALYTICS := 1
 # dvc.yaml stages call `modelyard`: the venv's bin comes first on PATH
 export PATH := $(CURDIR)/$(BIN):$(PATH)
+# recipes use `set -o pipefail` (a `dvc repro | tee` must fail when dvc repro does)
+SHELL := /bin/bash
 
-.PHONY: setup data run pipeline test test-slow lint clean server
+.PHONY: setup data run registry repro pipeline ci-pipeline ci-push report test test-slow lint clean \
+	server
 
 setup: $(STAMP)
 
@@ -24,17 +27,32 @@ $(STAMP): pyproject.toml
 
 TASKS := market_regressor:market-regressor mnist_cnn:mnist-cnn sentiment_lstm:sentiment-lstm
 
-# The main job: data and the three models through the DVC pipeline (a no-op when up to date),
-# then for each task: its pipeline model as challenger (registered from the pulled file when
-# this store has no version of it yet), and the promotion gate (exit 3 = kept the champion).
-run: setup
-	dvc repro
-	@for pair in $(TASKS); do \
-	  task=$${pair%%:*}; model=$${pair##*:}; \
+# `dvc repro`; with REPRO_LOG=<file> its output is also kept there, for `modelyard report
+# --repro-log` (which stages ran, which were restored from the run-cache).
+REPRO_LOG ?=
+REPRO = $(if $(REPRO_LOG),mkdir -p $(dir $(REPRO_LOG)) && set -o pipefail && \
+	dvc repro $(REPRO_ARGS) 2>&1 | tee $(REPRO_LOG),dvc repro $(REPRO_ARGS))
+
+# For each task: its pipeline model as challenger (registered from the pulled file when this
+# store has no version of it yet), and the promotion gate (exit 3 = kept the champion).
+# A register@<task> stage has no outputs, so DVC's run-cache never restores it, and what it
+# writes lives in MLflow, not in the workspace: a clone whose stages came from a remote or
+# the run-cache has registered nothing until this runs.
+REGISTER_AND_PROMOTE = for pair in $(TASKS); do \
+	  task=$${pair%%:*}; model=$${pair\#\#*:}; \
 	  modelyard models register $$task || exit $$?; \
 	  modelyard models promote $$model; status=$$?; \
 	  [ $$status -eq 0 ] || [ $$status -eq 3 ] || exit $$status; \
 	done
+
+# The main job: data and the three models through the DVC pipeline (a no-op when up to date),
+# then the registry step above.
+run: setup
+	$(REPRO)
+	@$(REGISTER_AND_PROMOTE)
+
+registry: setup
+	@$(REGISTER_AND_PROMOTE)
 
 # CI's pipeline check: full repro, metrics against the committed lock, then a clean status:
 # every output is byte-identical to the committed one, so git has nothing to report either.
@@ -44,6 +62,39 @@ pipeline: run
 	@test "$$(dvc status --json)" = "{}" || { dvc status; echo "dvc status is not clean"; exit 1; }
 	@test -z "$$(git status --porcelain)" || { git status --short; git diff --stat; \
 	  echo "the pipeline changed committed files"; exit 1; }
+
+# CI's pipeline part (.github/workflows/pipeline.yml): the outputs and the run-cache from the
+# default DVC remote (DVC_REMOTE_URL, and DVC_S3_ENDPOINT_URL for an S3-compatible store other
+# than AWS, make it a local-config remote `ci`), then `dvc repro --pull`, which restores every
+# stage run before with the same inputs instead of running it. `--pull` matters: `dvc pull
+# --run-cache` fetches the run-cache entries but not the files they name, and without those a
+# stage is run again. PULL=0: nothing pulled, every changed stage runs.
+PULL ?= 1
+CI_REPRO_LOG := report/repro.log
+ci-pipeline: setup
+	@if [ -n "$${DVC_REMOTE_URL:-}" ]; then \
+	  dvc remote add --local --force --default ci "$$DVC_REMOTE_URL" || exit $$?; \
+	  if [ -n "$${DVC_S3_ENDPOINT_URL:-}" ]; then \
+	    dvc remote modify --local ci endpointurl "$$DVC_S3_ENDPOINT_URL" || exit $$?; fi; \
+	fi
+	@if [ "$(PULL)" = 1 ]; then dvc pull --run-cache --allow-missing; \
+	else echo "PULL=$(PULL): nothing pulled from a DVC remote, every stage runs"; fi
+	$(MAKE) --no-print-directory REPRO_LOG=$(CI_REPRO_LOG) \
+	  REPRO_ARGS="$(if $(filter 1,$(PULL)),--pull)" repro
+
+repro: setup
+	$(REPRO)
+
+# New outputs and run-cache entries to the remote, so the next run anywhere restores them.
+ci-push: setup
+	dvc push --run-cache
+
+# The pull-request report (report/report.md + report/report-plots/) against BASE: by default
+# the previous commit, or HEAD itself in a clone with a single commit.
+BASE ?= $(shell git rev-parse -q --verify HEAD~1 >/dev/null && echo HEAD~1 || echo HEAD)
+report: setup
+	modelyard report --base $(BASE) -o report/report.md \
+	  $(if $(wildcard $(CI_REPRO_LOG)),--repro-log $(CI_REPRO_LOG))
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -212,6 +212,21 @@ def plots(options: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def report(options: argparse.Namespace) -> None:
+    from modelyard import project
+    from modelyard.report import write_report
+
+    markdown = write_report(
+        project.root(), options.base,
+        repro_log=Path(options.repro_log) if options.repro_log else None,
+        output=Path(options.output) if options.output else None,
+        images_dir=Path(options.images_dir) if options.images_dir else None)
+    if options.output:
+        print(f"wrote {options.output}", file=sys.stderr)
+    else:
+        print(markdown, end="")
+
+
 def server(options: argparse.Namespace) -> None:
     from modelyard.config import check_overrides
     from modelyard.tracking.server import serve
@@ -279,6 +294,15 @@ def parser() -> argparse.ArgumentParser:
     sub = command("plots", "the pipeline's figures from its history and predictions", plots)
     sub.add_argument("task")
     overrides(sub)
+    sub = command("report", "markdown for a pull request: test metrics, params, figures and "
+                  "stages of this revision against --base", report)
+    sub.add_argument("--base", required=True, metavar="<rev>",
+                     help="git revision to compare with (main, origin/main, HEAD~1, a sha)")
+    sub.add_argument("--repro-log", metavar="<file>",
+                     help="saved output of `dvc repro`: which stages ran or were restored")
+    sub.add_argument("-o", "--output", metavar="<file.md>", help="default: stdout")
+    sub.add_argument("--images-dir", metavar="<dir>",
+                     help="default: <output stem>-plots/ beside the report (report-plots/)")
     sub = command("server", "team MLflow server (conf/server.yaml)", server)
     overrides(sub)
     return top

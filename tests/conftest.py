@@ -210,8 +210,8 @@ def team_server(postgres_url: str, tmp_path: Path) -> str:
         yield f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture()
-def fluent_mlflow() -> Iterator[None]:
+@contextmanager
+def restored_mlflow_uris() -> Iterator[None]:
     """For code that sets MLflow's process-wide tracking and registry URIs (promotion,
     registration): both are unset afterwards, and the environment variables MLflow copies
     them into, which later `modelyard` subprocesses would inherit, are put back as they were."""
@@ -219,11 +219,19 @@ def fluent_mlflow() -> Iterator[None]:
 
     names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     saved = {name: os.environ.get(name) for name in names}
-    yield
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture()
+def fluent_mlflow() -> Iterator[None]:
+    with restored_mlflow_uris():
+        yield

@@ -194,12 +194,13 @@ def predict(options: argparse.Namespace) -> None:
     from mlflow.exceptions import MlflowException
 
     from modelyard.registry.serving import explain, read_inputs
+    from modelyard.registry.versions import load_checked
 
     inputs = read_inputs(options.file)
     mlflow.set_registry_uri(client.tracking_uri)  # models:/ URIs resolve in the checked store
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{options.name}@{options.alias}")
-        predictions = model.predict(inputs)
+        version = client.get_model_version_by_alias(options.name, options.alias)
+        predictions = load_checked(version).predict(inputs)
     except MlflowException as err:
         raise ConfigError(explain(err)) from None
     print(predictions.to_csv(index=False), end="")
@@ -311,9 +312,10 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     from modelyard.quiet import silence_library_notices
-    from modelyard.tracking.store import bound_client_retries
+    from modelyard.tracking.store import bound_client_retries, refuse_pickled_models
 
     bound_client_retries()
+    refuse_pickled_models()
     silence_library_notices()
     with exit_on_user_error():
         if argv and argv[0] in ("train", "evaluate", "sweep"):

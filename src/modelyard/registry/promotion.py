@@ -23,6 +23,7 @@ from modelyard.config import compose
 from modelyard.errors import ModelyardError
 from modelyard.registry.lock import promotion_lock
 from modelyard.registry.versions import alias_version as _alias
+from modelyard.registry.versions import load_checked
 from modelyard.tracking.owner import owner_tags
 from modelyard.training import build
 
@@ -60,7 +61,7 @@ def _frozen_test_datamodule(cfg: DictConfig, challenger: ModelVersion):
 
 
 def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, role: str):
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+    model = load_checked(version)
     predicted = wrapper.prediction(model.predict(inputs))
     frame = pd.DataFrame({"target": targets, "prediction": predicted})
     with mlflow.start_run(run_name=f"{role} v{version.version}", nested=True,

@@ -37,6 +37,13 @@ def bound_client_retries() -> None:
         os.environ.setdefault(key, value)
 
 
+def refuse_pickled_models() -> None:
+    """MLflow still unpickles a pyfunc saved as a Python object (its default); modelyard's
+    models are code plus a state dict, so anything pickled is refused (the user's own setting
+    wins, e.g. to read a version logged before models were logged as code)."""
+    os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+
+
 def check_database(uri: str, what: str = "MLflow tracking store") -> None:
     """Connect once, so a wrong password or a stopped database is one line, not minutes of
     retries and a trace."""

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from services import Postgres, background, postgres_bindir
+from services import PASSWORD, USER, Postgres, background, postgres_bindir
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout under test
 BIN = Path(sys.executable).parent
@@ -199,15 +199,25 @@ def postgres_url(postgres: Postgres) -> str:
     return postgres.new_database(f"test_{os.getpid()}_{next(_database_numbers)}")
 
 
+@contextmanager
+def modelyard_server(database_url: str, root: Path, *overrides: str,
+                     env: dict[str, str] | None = None) -> Iterator[str]:
+    """`modelyard server` on loopback until the block ends: PostgreSQL backend store, artifacts
+    and the generated auth config under `root`; yields its URL."""
+    port = free_port()
+    command = [MODELYARD, "server", f"port={port}", f"artifacts_destination={root}/artifacts",
+               f"auth.config_dir={root}/auth", *overrides]
+    full_env = cli_env({"MLFLOW_BACKEND_STORE_URI": database_url, **(env or {})})
+    with background(command, full_env, f"http://127.0.0.1:{port}/health"):
+        yield f"http://127.0.0.1:{port}"
+
+
 @pytest.fixture()
 def team_server(postgres_url: str, tmp_path: Path) -> str:
-    """`modelyard server` on loopback: PostgreSQL backend store, local artifact root."""
-    port = free_port()
-    env = cli_env({"MLFLOW_BACKEND_STORE_URI": postgres_url})
-    command = [MODELYARD, "server", f"port={port}",
-               f"artifacts_destination={tmp_path}/server-artifacts"]
-    with background(command, env, f"http://127.0.0.1:{port}/health"):
-        yield f"http://127.0.0.1:{port}"
+    """`modelyard server` with authentication; its admin is services.USER / PASSWORD."""
+    admin = {"MLFLOW_AUTH_ADMIN_USERNAME": USER, "MLFLOW_AUTH_ADMIN_PASSWORD": PASSWORD}
+    with modelyard_server(postgres_url, tmp_path / "server", env=admin) as url:
+        yield url
 
 
 @contextmanager

@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-USER, PASSWORD = "alice", "s3cret-pw"  # the password must never show up in MLflow
+# The database role, and the team server's admin in the team-mode tests (MLflow wants 12+
+# characters for a user's password): the password must never show up in MLflow.
+USER, PASSWORD = "alice", "s3cret-pw-2718"
 
 
 def postgres_bindir() -> Path | None:

@@ -25,6 +25,7 @@ from modelyard.registry.lock import promotion_lock
 from modelyard.registry.versions import alias_version as _alias
 from modelyard.registry.versions import load_checked
 from modelyard.tracking.owner import owner_tags
+from modelyard.tracking.users import require_manage
 from modelyard.training import build
 
 
@@ -83,6 +84,7 @@ def _scored_dataset(datamodule, challenger: ModelVersion):
 PENDING = "pending"  # promotion.decision until the champion alias has moved
 def promote(client: MlflowClient, name: str, overrides: list[str] | None = None) -> Decision:
     """Gate the challenger under the model's promotion lock; `overrides` adjust the config."""
+    require_manage(client.tracking_uri, name, "promote")  # before the lock, runs or tags
     mlflow.set_tracking_uri(client.tracking_uri)  # scoring runs use MLflow's fluent API
     mlflow.set_registry_uri(client.tracking_uri)
     with promotion_lock(client, name, **lock_settings(overrides)):
@@ -211,6 +213,7 @@ def rollback(client: MlflowClient, name: str, champion_alias: str = "champion",
     The model carries `rollback.pending` from before the alias moves until the versions say so,
     so a rollback cut short in between is finished by the next one, not taken one step further.
     """
+    require_manage(client.tracking_uri, name, "roll back")
     with promotion_lock(client, name, **lock_settings(overrides)):
         champion = _alias(client, name, champion_alias)
         if champion is None:

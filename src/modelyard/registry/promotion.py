@@ -87,6 +87,11 @@ def promote(client: MlflowClient, name: str, overrides: list[str] | None = None)
     require_manage(client.tracking_uri, name, "promote")  # before the lock, runs or tags
     mlflow.set_tracking_uri(client.tracking_uri)  # scoring runs use MLflow's fluent API
     mlflow.set_registry_uri(client.tracking_uri)
+    # Scoring wants no autologging. Said now, while this is the only thread: left enabled,
+    # `mlflow.models.evaluate` configures it by importing flavours (torch, Lightning) under
+    # MLflow's import-hook lock, and the lock's heartbeat thread, importing inside an MLflow
+    # request at that moment, deadlocked both (seen in a racing promotion: each process hung).
+    mlflow.autolog(disable=True, silent=True)
     with promotion_lock(client, name, **lock_settings(overrides)):
         return _promote_locked(client, name, overrides)
 

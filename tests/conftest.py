@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 from mlflow.tracking import MlflowClient
 
-from services import PASSWORD, USER, Postgres, background, postgres_bindir
+from services import Postgres, background, postgres_bindir
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout under test
 BIN = Path(sys.executable).parent
@@ -210,14 +210,6 @@ def modelyard_server(database_url: str, root: Path, *overrides: str,
     full_env = cli_env({"MLFLOW_BACKEND_STORE_URI": database_url, **(env or {})})
     with background(command, full_env, f"http://127.0.0.1:{port}/health"):
         yield f"http://127.0.0.1:{port}"
-
-
-@pytest.fixture()
-def team_server(postgres_url: str, tmp_path: Path) -> str:
-    """`modelyard server` with authentication; its admin is services.USER / PASSWORD."""
-    admin = {"MLFLOW_AUTH_ADMIN_USERNAME": USER, "MLFLOW_AUTH_ADMIN_PASSWORD": PASSWORD}
-    with modelyard_server(postgres_url, tmp_path / "server", env=admin) as url:
-        yield url
 
 
 @contextmanager

@@ -199,19 +199,21 @@ def postgres_url(postgres: Postgres) -> str:
     return postgres.new_database(f"test_{os.getpid()}_{next(_database_numbers)}")
 
 
-@pytest.fixture()
-def team_server(postgres_url: str, tmp_path: Path) -> str:
-    """`modelyard server` on loopback: PostgreSQL backend store, local artifact root."""
+@contextmanager
+def modelyard_server(database_url: str, root: Path, *overrides: str,
+                     env: dict[str, str] | None = None) -> Iterator[str]:
+    """`modelyard server` on loopback until the block ends: PostgreSQL backend store, artifacts
+    and the generated auth config under `root`; yields its URL."""
     port = free_port()
-    env = cli_env({"MLFLOW_BACKEND_STORE_URI": postgres_url})
-    command = [MODELYARD, "server", f"port={port}",
-               f"artifacts_destination={tmp_path}/server-artifacts"]
-    with background(command, env, f"http://127.0.0.1:{port}/health"):
+    command = [MODELYARD, "server", f"port={port}", f"artifacts_destination={root}/artifacts",
+               f"auth.config_dir={root}/auth", *overrides]
+    full_env = cli_env({"MLFLOW_BACKEND_STORE_URI": database_url, **(env or {})})
+    with background(command, full_env, f"http://127.0.0.1:{port}/health"):
         yield f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture()
-def fluent_mlflow() -> Iterator[None]:
+@contextmanager
+def restored_mlflow_uris() -> Iterator[None]:
     """For code that sets MLflow's process-wide tracking and registry URIs (promotion,
     registration): both are unset afterwards, and the environment variables MLflow copies
     them into, which later `modelyard` subprocesses would inherit, are put back as they were."""
@@ -219,11 +221,19 @@ def fluent_mlflow() -> Iterator[None]:
 
     names = ("MLFLOW_TRACKING_URI", "MLFLOW_REGISTRY_URI")
     saved = {name: os.environ.get(name) for name in names}
-    yield
-    mlflow.set_tracking_uri(None)
-    mlflow.set_registry_uri(None)
-    for name, value in saved.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
-            os.environ[name] = value
+    try:
+        yield
+    finally:
+        mlflow.set_tracking_uri(None)
+        mlflow.set_registry_uri(None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@pytest.fixture()
+def fluent_mlflow() -> Iterator[None]:
+    with restored_mlflow_uris():
+        yield

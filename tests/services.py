@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-USER, PASSWORD = "alice", "s3cret-pw"  # the password must never show up in MLflow
+# The database role, and the team server's admin in the team-mode tests (MLflow wants 12+
+# characters for a user's password): the password must never show up in MLflow.
+USER, PASSWORD = "alice", "s3cret-pw-2718"
 
 
 def postgres_bindir() -> Path | None:
@@ -71,7 +73,7 @@ class Postgres:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120) -> None:
+def wait_for_http(url: str, process: subprocess.Popen, log, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
@@ -79,7 +81,8 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120) -> 
                 return
         except OSError:
             if process.poll() is not None:
-                message = process.stderr.read()[-3000:]
+                log.seek(0)
+                message = log.read()[-3000:]
                 raise RuntimeError(f"{process.args[0]} exited: {message}") from None
             time.sleep(0.5)
     raise TimeoutError(f"{url} did not answer within {timeout} s")
@@ -88,20 +91,23 @@ def wait_for_http(url: str, process: subprocess.Popen, timeout: float = 120) -> 
 @contextmanager
 def background(command: list[str], env: dict[str, str],
                ready_url: str) -> Iterator[subprocess.Popen]:
-    """Run a server in its own process group until the block ends; wait until it answers."""
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
-        wait_for_http(ready_url, process)
-        yield process
-    finally:
-        if process.poll() is None:  # else the test killed it
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+    """Run a server in its own process group until the block ends; wait until it answers.
+    Its log goes to a file: a server logs every request, and a pipe no one reads would fill
+    and stop it."""
+    with tempfile.TemporaryFile(mode="w+") as log:
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=log,
+                                   text=True, start_new_session=True)
+        try:
+            wait_for_http(ready_url, process, log)
+            yield process
+        finally:
+            if process.poll() is None:  # else the test killed it
+                os.killpg(process.pid, signal.SIGTERM)
+                try:
+                    process.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                    process.wait()
 
 
 def post_json(url: str, payload: object) -> tuple[int, dict]:

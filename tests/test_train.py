@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig
 
 from modelyard.config import compose
+from modelyard.training.callbacks import RUN_ID_KEY
 from modelyard.training.export import load_model, weights_sha256
 from modelyard.training.train import TrainResult, train
 
@@ -112,6 +113,11 @@ def test_debug_training_returns_test_metrics_and_writes_its_outputs(trained: Tra
     assert weights_sha256(result.model.state_dict()) == result.weights_sha256
     reloaded = load_model(type(result.model), result.model_file)
     assert weights_sha256(reloaded.state_dict()) == result.weights_sha256
+    # Lightning's own last.ckpt, what `resume=true` reads, loads without unpickling code too:
+    # optimiser, loops, callbacks, the RNG states and the MLflow run are plain data
+    last = torch.load(out / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert {"optimizer_states", "loops", "callbacks", "rng_states"} <= set(last)
+    assert last[RUN_ID_KEY] == result.run_id
     # figures go to MLflow only, never into the output directory
     assert not list(out.rglob("*.png"))
 

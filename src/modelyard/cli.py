@@ -128,6 +128,9 @@ def models_register(options: argparse.Namespace) -> None:
 
 def models_promote(options: argparse.Namespace) -> None:
     client = tracking_client()
+    from modelyard.tracking.users import require_manage
+
+    require_manage(client.tracking_uri, options.name, "promote")  # before torch loads
     from rich.console import Console
     from rich.table import Table
 
@@ -149,6 +152,9 @@ def models_promote(options: argparse.Namespace) -> None:
 
 def models_rollback(options: argparse.Namespace) -> None:
     client = tracking_client()
+    from modelyard.tracking.users import require_manage
+
+    require_manage(client.tracking_uri, options.name, "roll back")  # before torch loads
     from modelyard.registry.promotion import rollback
 
     demoted, restored = rollback(client, options.name, overrides=options.overrides)
@@ -156,9 +162,12 @@ def models_rollback(options: argparse.Namespace) -> None:
 
 
 def models_unlock(options: argparse.Namespace) -> None:
+    client = tracking_client()
     from modelyard.registry.lock import break_lock
+    from modelyard.tracking.users import require_manage
 
-    holder = break_lock(tracking_client(), options.name, "unlocked by `modelyard models unlock`")
+    require_manage(client.tracking_uri, options.name, "unlock")
+    holder = break_lock(client, options.name, "unlocked by `modelyard models unlock`")
     print(f"{options.name}: " + (f"removed the promotion lock held by {holder}" if holder
                                  else "no promotion lock held"))
 
@@ -194,15 +203,48 @@ def predict(options: argparse.Namespace) -> None:
     from mlflow.exceptions import MlflowException
 
     from modelyard.registry.serving import explain, read_inputs
+    from modelyard.registry.versions import load_checked
 
     inputs = read_inputs(options.file)
     mlflow.set_registry_uri(client.tracking_uri)  # models:/ URIs resolve in the checked store
     try:
-        model = mlflow.pyfunc.load_model(f"models:/{options.name}@{options.alias}")
-        predictions = model.predict(inputs)
+        version = client.get_model_version_by_alias(options.name, options.alias)
+        predictions = load_checked(version).predict(inputs)
     except MlflowException as err:
         raise ConfigError(explain(err)) from None
     print(predictions.to_csv(index=False), end="")
+
+
+def new_password() -> str:
+    """A new user's password: typed twice at a terminal, else the first line of stdin (never
+    an argument: it would stay in shell history and the process list)."""
+    import getpass
+
+    if sys.stdin.isatty():
+        password = getpass.getpass("new user's password: ")
+        if getpass.getpass("again: ") != password:
+            raise ConfigError("the two passwords differ")
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise ConfigError("no password (type it, or pipe it in on stdin)")
+    return password
+
+
+def users_add(options: argparse.Namespace) -> None:
+    """A user of the team server in a role; the caller's credentials must be an admin's."""
+    client = tracking_client()
+    from modelyard.config import compose
+    from modelyard.tracking.users import add_user
+
+    password = new_password()
+    # the team's registered models (conf/registry), whatever the experiment
+    models = compose("train", ["experiment=market_regressor"]).registry.models
+    created = add_user(client.tracking_uri, options.name, password, options.role,
+                       [str(m.name) for m in models.values()])
+    if created:
+        print(f"created registered models {', '.join(created)} (owned by the admin)")
+    print(f"added user {options.name} ({options.role})")
 
 
 def plots(options: argparse.Namespace) -> None:
@@ -230,7 +272,9 @@ def report(options: argparse.Namespace) -> None:
 def server(options: argparse.Namespace) -> None:
     from modelyard.config import check_overrides
     from modelyard.tracking.server import serve
+    from modelyard.tracking.server_auth import refuse_passwords_in
 
+    refuse_passwords_in(options.overrides)
     serve(check_overrides("server", options.overrides))
 
 
@@ -305,15 +349,22 @@ def parser() -> argparse.ArgumentParser:
                      help="default: <output stem>-plots/ beside the report (report-plots/)")
     sub = command("server", "team MLflow server (conf/server.yaml)", server)
     overrides(sub)
+    users = command("users", "users of the team server (an admin's credentials)", None
+                    ).add_subparsers(dest="action", metavar="<action>", required=True)
+    sub = command("add", "a user in a role; the password is read from stdin", users_add, users)
+    sub.add_argument("name")
+    sub.add_argument("--role", required=True, choices=["researcher", "promoter"],
+                     help="researcher: runs, versions, challenger; promoter: also champion")
     return top
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = sys.argv[1:] if argv is None else argv
     from modelyard.quiet import silence_library_notices
-    from modelyard.tracking.store import bound_client_retries
+    from modelyard.tracking.store import bound_client_retries, refuse_pickled_models
 
     bound_client_retries()
+    refuse_pickled_models()
     silence_library_notices()
     with exit_on_user_error():
         if argv and argv[0] in ("train", "evaluate", "sweep"):

@@ -23,7 +23,9 @@ from modelyard.config import compose
 from modelyard.errors import ModelyardError
 from modelyard.registry.lock import promotion_lock
 from modelyard.registry.versions import alias_version as _alias
+from modelyard.registry.versions import load_checked
 from modelyard.tracking.owner import owner_tags
+from modelyard.tracking.users import require_manage
 from modelyard.training import build
 
 
@@ -60,7 +62,7 @@ def _frozen_test_datamodule(cfg: DictConfig, challenger: ModelVersion):
 
 
 def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, role: str):
-    model = mlflow.pyfunc.load_model(f"models:/{name}/{version.version}")
+    model = load_checked(version)
     predicted = wrapper.prediction(model.predict(inputs))
     frame = pd.DataFrame({"target": targets, "prediction": predicted})
     with mlflow.start_run(run_name=f"{role} v{version.version}", nested=True,
@@ -82,8 +84,14 @@ def _scored_dataset(datamodule, challenger: ModelVersion):
 PENDING = "pending"  # promotion.decision until the champion alias has moved
 def promote(client: MlflowClient, name: str, overrides: list[str] | None = None) -> Decision:
     """Gate the challenger under the model's promotion lock; `overrides` adjust the config."""
+    require_manage(client.tracking_uri, name, "promote")  # before the lock, runs or tags
     mlflow.set_tracking_uri(client.tracking_uri)  # scoring runs use MLflow's fluent API
     mlflow.set_registry_uri(client.tracking_uri)
+    # Scoring wants no autologging. Said now, while this is the only thread: left enabled,
+    # `mlflow.models.evaluate` configures it by importing flavours (torch, Lightning) under
+    # MLflow's import-hook lock, and the lock's heartbeat thread, importing inside an MLflow
+    # request at that moment, deadlocked both (seen in a racing promotion: each process hung).
+    mlflow.autolog(disable=True, silent=True)
     with promotion_lock(client, name, **lock_settings(overrides)):
         return _promote_locked(client, name, overrides)
 
@@ -210,6 +218,7 @@ def rollback(client: MlflowClient, name: str, champion_alias: str = "champion",
     The model carries `rollback.pending` from before the alias moves until the versions say so,
     so a rollback cut short in between is finished by the next one, not taken one step further.
     """
+    require_manage(client.tracking_uri, name, "roll back")
     with promotion_lock(client, name, **lock_settings(overrides)):
         champion = _alias(client, name, champion_alias)
         if champion is None:

@@ -20,12 +20,14 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig
 
 import modelyard
+from modelyard.registry.packaging import write_model_files
 from modelyard.registry.versions import alias_version
 from modelyard.tracking import lineage, store
 from modelyard.tracking.owner import end_orphaned_runs, owner_tags
 from modelyard.tracking.run import run_that_trained
 from modelyard.training.export import load_model, weights_sha256
 
+MODEL_CODE = Path(__file__).with_name("model_code.py")  # MLflow's models-from-code file
 # What a served model imports, pinned to the public release of what is installed: a local
 # version label such as torch's "+cpu" is not on PyPI, so a stranger could not install it.
 PIP_PACKAGES = ("torch", "lightning", "torchmetrics", "hydra-core", "omegaconf", "mlflow",
@@ -84,20 +86,29 @@ def import_run(client: MlflowClient, cfg: DictConfig, model: Any, model_file: Pa
     return client.get_run(run.info.run_id)
 
 
-def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, model_file: Path,
-               datamodule: Any, name: str) -> str:
-    """Log the pyfunc model into the run; return its model URI."""
+def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, datamodule: Any,
+               name: str, configured: set[str], weights: str) -> str:
+    """Log the model into the run as code (registry/model_code.py and the project's source),
+    its weights as a state dict, its preprocessing as JSON; return its model URI.
+    `configured`: the hyperparameter names the model config sets."""
+    import tempfile
+
     import mlflow
 
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     signature, example = wrapper.describe(model, datamodule)
-    with mlflow.start_run(run_id=run_id, tags=owner_tags()):
+    with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id,
+                                                                tags=owner_tags()):
         info = mlflow.pyfunc.log_model(
             name=name,
-            python_model=wrapper(),
-            artifacts={"checkpoint": str(model_file)},
-            model_config={"model_class": f"{type(model).__module__}.{type(model).__qualname__}"},
+            python_model=str(MODEL_CODE),
+            artifacts=write_model_files(model, Path(tmp), configured),
+            model_config={
+                "adapter": wrapper.__name__,
+                "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+                "weights_sha256": weights,  # read_model refuses other weights
+            },
             code_paths=[str(Path(modelyard.__file__).parent)],
             signature=signature,
             input_example=example,
@@ -123,8 +134,9 @@ def register(cfg: DictConfig, model_file: Path, datamodule: Any,
         run = (client.get_run(run_id) if run_id else None) or run_that_trained(
             client, cfg.task, weights) or import_run(client, cfg, model, Path(model_file),
                                                      datamodule, weights)
-        uri = log_pyfunc(tracking_uri, run.info.run_id, wrapper, model, Path(model_file),
-                         datamodule, cfg.task)
+        configured = set(cfg.model) - {"_target_", "_partial_"}
+        uri = log_pyfunc(tracking_uri, run.info.run_id, wrapper, model, datamodule, cfg.task,
+                         configured, weights)
         import mlflow
 
         version = mlflow.register_model(uri, name, tags=version_tags(run, weights))

@@ -39,7 +39,7 @@ OUTPUT_OVERRIDES = ("paths.output_root=", "hydra.run.dir=", "registry.register="
 # Config keys that name places, not choices: they legitimately differ between the two runs.
 PLACE_KEYS = ("paths.", "logger.", "hydra", "registry.register")
 # Run params that are not config: the pyfunc's model_config, logged when it was registered.
-NOT_CONFIG = ("model_class",)
+NOT_CONFIG = ("model_class", "adapter", "weights_sha256")
 
 
 @dataclass

@@ -1,6 +1,11 @@
 """MLflow pyfunc models that take raw inputs: a table of country indicators, 28x28 images,
-plain strings. Each wraps the best Lightning checkpoint, which carries its own
-standardiser, pixel statistics or vocabulary, so a served model needs nothing else."""
+plain strings.
+
+Every version is logged as code (MLflow's models-from-code: registry/model_code.py makes a
+`RawInputModel`), with the project's source, the weights as a state dict and the preprocessing
+as JSON (registry/packaging.py); loading one runs that source and unpickles nothing. The
+task's adapter below turns raw inputs into tensors and the network's scores into a table.
+"""
 
 from __future__ import annotations
 
@@ -21,28 +26,45 @@ def bad_input(message: str) -> MlflowException:
     return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
 
 
-class CheckpointModel(PythonModel):
-    """Loads the LightningModule class named in the model config from the checkpoint."""
+class RawInputModel(PythonModel):
+    """The pyfunc of every version: rebuilds the network from its files (checked against the
+    weights hash in the model config) and hands inputs to the task's adapter."""
 
     def load_context(self, context: Any) -> None:
-        from pathlib import Path
+        from modelyard.registry.packaging import TamperedModel, read_model
 
-        from hydra.utils import get_class
+        config = context.model_config
+        adapter = ADAPTERS.get(config.get("adapter"))
+        if adapter is None:
+            raise MlflowException(f"unknown adapter {config.get('adapter')!r}: one of "
+                                  f"{sorted(ADAPTERS)}")
+        try:
+            model = read_model(config["model_class"], context.artifacts,
+                               config["weights_sha256"])
+        except TamperedModel as err:
+            raise MlflowException(str(err)) from None
+        self.adapter = adapter(model)
 
-        from modelyard.training.export import load_model
+    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+        return self.adapter.predict(model_input)
 
-        model_class = get_class(context.model_config["model_class"])
-        self.model = load_model(model_class, Path(context.artifacts["checkpoint"])).eval()
+
+class Adapter:
+    """Raw inputs of one task -> the network -> a table; also how the task is described to
+    MLflow (signature, example) and scored by the promotion gate."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
 
     def run(self, inputs: Any) -> torch.Tensor:
         with torch.inference_mode():
             return self.model.scores(self.model(inputs))
 
 
-class MarketScorer(CheckpointModel):
+class MarketScorer(Adapter):
     """DataFrame of named indicator columns -> predicted log GDP per row."""
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    def predict(self, model_input: Any) -> pd.DataFrame:
         names = list(self.model.hparams.feature_names)
         frame = pd.DataFrame(model_input)
         missing = [n for n in names if n not in frame.columns]
@@ -77,10 +99,10 @@ class MarketScorer(CheckpointModel):
         return output["log_gdp"].to_numpy()
 
 
-class DigitClassifier(CheckpointModel):
+class DigitClassifier(Adapter):
     """(N, 28, 28) images, uint8 0-255 or float 0-1 -> digit and its 10 probabilities."""
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    def predict(self, model_input: Any) -> pd.DataFrame:
         images = np.asarray(model_input, dtype=np.float64)
         if images.ndim == 2 and images.shape == (28, 28):
             images = images[None]
@@ -117,10 +139,10 @@ class DigitClassifier(CheckpointModel):
         return output["digit"].to_numpy()
 
 
-class SentimentClassifier(CheckpointModel):
+class SentimentClassifier(Adapter):
     """Plain strings (a `text` column or a list) -> positive/negative and P(positive)."""
 
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
+    def predict(self, model_input: Any) -> pd.DataFrame:
         if isinstance(model_input, pd.DataFrame):
             if "text" not in model_input.columns:
                 raise bad_input(f"expected a 'text' column, got {list(model_input.columns)}")
@@ -154,6 +176,9 @@ class SentimentClassifier(CheckpointModel):
     @staticmethod
     def prediction(output: pd.DataFrame) -> np.ndarray:
         return (output["label"] == "positive").to_numpy().astype(int)
+
+
+ADAPTERS = {a.__name__: a for a in (MarketScorer, DigitClassifier, SentimentClassifier)}
 
 
 def read_inputs(path: str) -> Any:

@@ -37,3 +37,24 @@ def list_versions(client: MlflowClient, name: str | None = None) -> list[dict[st
                 "git": v.tags.get("git.sha", "")[:8],
             })
     return rows
+
+
+def load_checked(version: ModelVersion):
+    """A registered version as a pyfunc model, refused when the weights it ships are not the
+    ones its `weights_sha256` tag recorded at registration. (The model checks its weights file
+    against its own model config when it loads; this checks that config against the registry.)
+    """
+    import mlflow
+
+    from modelyard.errors import ModelyardError
+
+    model = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
+    shipped = (model.model_config or {}).get("weights_sha256")
+    recorded = version.tags.get("weights_sha256")
+    if not recorded or shipped != recorded:
+        raise ModelyardError(
+            f"models:/{version.name}/{version.version}: its weights hash "
+            f"{str(shipped)[:12]}… is not the {str(recorded)[:12]}… registered in its "
+            f"weights_sha256 tag; refusing a tampered model"
+        )
+    return model

@@ -37,12 +37,21 @@ def bound_client_retries() -> None:
         os.environ.setdefault(key, value)
 
 
+def refuse_pickled_models() -> None:
+    """MLflow still unpickles a pyfunc saved as a Python object (its default); modelyard's
+    models are code plus a state dict, so anything pickled is refused (the user's own setting
+    wins, e.g. to read a version logged before models were logged as code)."""
+    os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")
+
+
 def check_database(uri: str, what: str = "MLflow tracking store") -> None:
     """Connect once, so a wrong password or a stopped database is one line, not minutes of
     retries and a trace."""
     import sqlalchemy
 
-    engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": SERVER_TIMEOUT_S})
+    # a server's connect timeout; SQLite's driver takes no such argument (a file opens at once)
+    timeout = {} if uri.startswith("sqlite") else {"connect_timeout": SERVER_TIMEOUT_S}
+    engine = sqlalchemy.create_engine(uri, connect_args=timeout)
     try:
         with engine.connect():
             pass
@@ -77,6 +86,26 @@ def check(tracking_uri: str) -> None:
             f"MLflow tracking server {without_credentials(tracking_uri)} is unreachable "
             f"({type(err).__name__}); start it or set MLFLOW_TRACKING_URI"
         ) from None
+    check_credentials(tracking_uri)
+
+
+def check_credentials(tracking_uri: str) -> None:
+    """One request with the caller's credentials: a server with authentication answers a
+    missing or wrong password with 401 at once (MLflow's client does not retry it)."""
+    import requests
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    creds = read_mlflow_creds()
+    auth = (creds.username, creds.password) if creds.username else None  # else the URI's own
+    try:
+        response = requests.get(f"{tracking_uri.rstrip('/')}/api/2.0/mlflow/experiments/search",
+                                params={"max_results": 1}, auth=auth, timeout=SERVER_TIMEOUT_S)
+    except requests.RequestException:
+        return  # it answered /health: let the job's own first call say what is wrong
+    if response.status_code == 401:
+        from modelyard.tracking.users import caller_name, refusal
+
+        raise StoreError(refusal(tracking_uri, caller_name(tracking_uri)))
 
 
 def local_artifact_root(tracking_uri: str, experiment: str) -> str | None:

@@ -61,7 +61,9 @@ def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any,
     from lightning.pytorch.utilities.exceptions import SIGTERMException
 
     try:
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+        # weights_only: a resumed checkpoint holds tensors, numbers, strings and lists only
+        # (callbacks.ResumableRun stores the RNG states so), and nothing pickled is run
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     except SIGTERMException:
         checkpoints = getattr(trainer.checkpoint_callback, "dirpath", None)
         if checkpoints:
@@ -98,7 +100,8 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         fit(trainer, model, datamodule, cfg.ckpt_path)
         # read before testing: restoring the best checkpoint rewinds the callbacks' state
         history = epoch_history(callbacks)
-        metrics = trainer.test(model, datamodule=datamodule, ckpt_path="best", verbose=False)[0]
+        metrics = trainer.test(model, datamodule=datamodule, ckpt_path="best", verbose=False,
+                               weights_only=True)[0]
         if not chief:
             return TrainResult(metrics)
         baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}

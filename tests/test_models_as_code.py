@@ -1,0 +1,116 @@
+"""A registered version is the project's code, a state dict and JSON (MLflow's models-from-code):
+it loads without unpickling anything, predicts as the trained network does, and refuses
+weights that are not the ones registered. In-process: train(cfg) and register() into a SQLite
+store of the module's own."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+
+from modelyard.config import compose
+from modelyard.errors import ModelyardError
+from modelyard.registry.register import register
+from modelyard.registry.serving import MarketScorer
+from modelyard.registry.versions import load_checked
+from modelyard.training.export import weights_sha256
+from modelyard.training.train import train
+
+from conftest import restored_mlflow_uris, train_overrides, working_directory
+
+
+@dataclass
+class Registered:
+    version: object
+    network: torch.nn.Module
+    model_dir: Path  # the logged model in the store's artifact root
+    rows: pd.DataFrame
+
+
+@pytest.fixture(scope="module")
+def registered(project: Path, empty_store: Path,
+               tmp_path_factory: pytest.TempPathFactory) -> Registered:
+    root = tmp_path_factory.mktemp("store")
+    shutil.copy(empty_store, root / "mlflow.db")
+    output_dir = tmp_path_factory.mktemp("market") / "job"
+    with restored_mlflow_uris(), working_directory(project):
+        cfg = compose("train", train_overrides("market_regressor", output_dir,
+                                               tracking_uri=f"sqlite:///{root}/mlflow.db"))
+        result = train(cfg)
+        version = register(cfg, result.model_file, result.datamodule, result.run_id)
+        [model_dir] = {p.parent for p in (root / "mlartifacts").rglob("MLmodel")}
+        rows = pd.read_csv(project / "data" / "market" / "test.csv").head(5)
+        yield Registered(version, result.model.eval(), model_dir, rows)
+
+
+def test_a_version_is_code_a_state_dict_and_json_and_predicts_as_trained(
+        registered: Registered) -> None:
+    flavor = yaml.safe_load((registered.model_dir / "MLmodel").read_text())["flavors"]
+    pyfunc = flavor["python_function"]
+    assert Path(pyfunc["model_code_path"]).name == "model_code.py"
+    assert "python_model" not in pyfunc  # no cloudpickled object
+    assert not [p for p in registered.model_dir.rglob("*") if p.suffix in (".pkl", ".pickle")]
+    assert (registered.model_dir / "code" / "modelyard" / "registry" / "serving.py").is_file()
+    files = registered.model_dir / "artifacts"
+    assert sorted(p.name for p in files.iterdir()) == [
+        "hyperparameters.json", "preprocessing.json", "weights.pt"]
+    state = torch.load(files / "weights.pt", weights_only=True)
+    assert weights_sha256(state) == registered.version.tags["weights_sha256"]
+    # a public-release pin: PyPI serves no "+cpu" build
+    requirements = (registered.model_dir / "requirements.txt").read_text().split()
+    assert f"torch=={torch.__version__.split('+')[0]}" in requirements
+    assert not [r for r in requirements if "+" in r]
+
+    served = load_checked(registered.version).predict(registered.rows)
+    pd.testing.assert_frame_equal(served, MarketScorer(registered.network).predict(registered.rows))
+
+
+class RunsCode:
+    """A pickle that runs a command when it is unpickled."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+def test_weights_other_than_the_registered_ones_are_refused_in_one_line(
+        registered: Registered, tmp_path: Path) -> None:
+    weights = registered.model_dir / "artifacts" / "weights.pt"
+    mlmodel = registered.model_dir / "MLmodel"
+    original, original_mlmodel = weights.read_bytes(), mlmodel.read_text()
+    state = torch.load(weights, weights_only=True)
+    tampered = {k: v + 0.5 if v.is_floating_point() else v for k, v in state.items()}
+    marker = tmp_path / "unpickled"
+    try:
+        torch.save(tampered, weights)  # the weights alone replaced
+        with pytest.raises(Exception, match="refusing to load a tampered model") as caught:
+            load_checked(registered.version)
+        assert "\n" not in str(caught.value)
+
+        torch.save({"weights": RunsCode(marker)}, weights)  # a pickle with a payload
+        with pytest.raises(Exception, match="not a plain state dict"):
+            load_checked(registered.version)
+        assert not marker.exists()
+
+        # weights and the model's own record of their hash replaced together: the registry's
+        # weights_sha256 tag still says which weights were registered
+        torch.save(tampered, weights)
+        config = yaml.safe_load(original_mlmodel)
+        config["flavors"]["python_function"]["config"]["weights_sha256"] = \
+            weights_sha256(tampered)
+        mlmodel.write_text(yaml.safe_dump(config))
+        with pytest.raises(ModelyardError, match="weights_sha256 tag; refusing a tampered"):
+            load_checked(registered.version)
+    finally:
+        weights.write_bytes(original)
+        mlmodel.write_text(original_mlmodel)
+    load_checked(registered.version)  # restored: loads again

@@ -56,19 +56,13 @@ def epoch_history(callbacks: list[L.Callback]) -> dict[str, list[float]]:
 
 def fit(trainer: L.Trainer, model: L.LightningModule, datamodule: Any,
         ckpt_path: str | None) -> None:
-    """`trainer.fit`; stopped by SIGTERM (a timeout, a container stop, a preemption), it first
-    writes last.ckpt where it stopped, so `resume=true` carries on from there."""
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-    try:
-        # weights_only: a resumed checkpoint holds tensors, numbers, strings and lists only
-        # (callbacks.ResumableRun stores the RNG states so), and nothing pickled is run
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    except SIGTERMException:
-        checkpoints = getattr(trainer.checkpoint_callback, "dirpath", None)
-        if checkpoints:
-            trainer.save_checkpoint(Path(checkpoints) / "last.ckpt")
-        raise
+    """`trainer.fit`. A SIGTERM (a timeout, a container stop, a preemption) stops it after the
+    current batch; nothing is saved there: `resume=true` carries on from last.ckpt of the last
+    finished epoch, because Lightning cannot resume a plain DataLoader mid-epoch faithfully (the
+    restarted epoch would lack its validation, and the run would differ from an unbroken one)."""
+    # weights_only: a resumed checkpoint holds tensors, numbers, strings and lists only
+    # (callbacks.ResumableRun stores the RNG states so), and nothing pickled is run
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
 
 
 def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> TrainResult:

@@ -101,6 +101,8 @@ def test_logger_none_disables_tracking_and_the_lr_monitor() -> None:
         ("model.lr=abc", ["model.lr", "Float"]),
         ("trainer.max_epochs=2.5", ["whole number"]),
         ("model.bidirectional=3", ["model.bidirectional expects a bool"]),
+        ("model.pooling=avg", ["model.pooling", "max_mean", "'avg'"]),
+        ("model.embed_dropout=1.0", ["model.embed_dropout must be in [0, 1)"]),
     ],
 )
 def test_bad_overrides_are_rejected_in_one_line(override: str, fragments: list[str]) -> None:

@@ -32,12 +32,14 @@ from conftest import (
 )
 
 TASKS = {
-    "market_regressor": {"metrics": ["test_mse", "test_mae", "test_r2", "baseline_test_mse"],
+    "market_regressor": {"metrics": ["test_mse", "test_mae", "test_r2",
+                                     "baseline_least_squares_test_mse"],
                          "plot": "predicted_vs_actual.png", "dataset": "market",
                          "suffix": ".csv"},
     "mnist_cnn": {"metrics": ["test_acc", "test_f1"], "plot": "confusion_matrix.png",
                   "dataset": "digits", "suffix": ".npz"},
-    "sentiment_lstm": {"metrics": ["test_acc", "test_f1", "test_auroc", "baseline_test_acc"],
+    "sentiment_lstm": {"metrics": ["test_acc", "test_f1", "test_auroc",
+                                   "baseline_tfidf_lr_test_acc", "baseline_nbsvm_test_auroc"],
                        "plot": "confusion_matrix.png", "dataset": "reviews", "suffix": ".csv"},
 }
 SPLITS = {"train": "train", "validation": "val", "test": "test"}  # MLflow context: split

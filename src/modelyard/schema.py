@@ -17,6 +17,7 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from modelyard.errors import ConfigError
 
 SCHEDULERS = ("none", "cosine", "onecycle")
+POOLINGS = ("max", "mean", "last", "max_mean")  # the LSTM's (kept here: no torch import)
 
 
 def _positive(name: str, value: float | int) -> None:
@@ -87,16 +88,19 @@ class LSTMConfig(OptimConfig):
     bidirectional: bool = True
     pooling: str = "max"
     dropout: float = 0.5
+    embed_dropout: float = 0.5
+    keep_polarity: bool = False
     word_dropout: float = 0.25
 
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("embed_dim", "hidden_size", "num_layers"):
             _positive(f"model.{name}", getattr(self, name))
-        for name in ("dropout", "word_dropout"):
+        for name in ("dropout", "embed_dropout", "word_dropout"):
             _fraction(f"model.{name}", getattr(self, name))
-        if self.pooling not in ("max", "mean", "last"):
-            raise ConfigError(f"model.pooling must be max, mean or last, got {self.pooling!r}")
+        if self.pooling not in POOLINGS:
+            raise ConfigError(f"model.pooling must be one of {', '.join(POOLINGS)}, "
+                              f"got {self.pooling!r}")
 
 
 @dataclass

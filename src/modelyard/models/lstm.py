@@ -19,7 +19,7 @@ from torchmetrics.classification import (
 from modelyard.data.text import PAD, UNK, tokenize
 from modelyard.models.base import ClassifierModule
 
-POOLINGS = ("max", "mean", "last")
+POOLINGS = ("max", "mean", "last", "max_mean")
 
 
 class SentimentLSTM(ClassifierModule):
@@ -40,6 +40,9 @@ class SentimentLSTM(ClassifierModule):
         lr: float,
         weight_decay: float,
         scheduler: str,
+        # (defaults: how models were trained before these existed, so their files still load)
+        embed_dropout: float = 0.5,
+        keep_polarity: bool = False,
     ) -> None:
         super().__init__(lr, weight_decay, scheduler)
         if pooling not in POOLINGS:
@@ -62,8 +65,10 @@ class SentimentLSTM(ClassifierModule):
             batch_first=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
+        self.embed_dropout = nn.Dropout(embed_dropout)
         self.dropout = nn.Dropout(dropout)
-        self.head = nn.Linear(hidden_size * (2 if bidirectional else 1), 1)
+        features = hidden_size * (2 if bidirectional else 1) * (2 if pooling == "max_mean" else 1)
+        self.head = nn.Linear(features, 1)
         self.pooling = pooling
         self.init_metrics()
 
@@ -90,20 +95,31 @@ class SentimentLSTM(ClassifierModule):
             chance = torch.rand(ids.shape, device=ids.device)
             hide = (chance < self.hparams.word_dropout) & (ids > 1)
             ids = ids.masked_fill(hide, self.index[UNK])
-        embedded = self.dropout(self.embedding(ids))
+        embedded = self.drop_vectors(self.embedding(ids))
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
         outputs, (hidden, _) = self.lstm(packed)
+        return self.head(self.dropout(self.pool(outputs, hidden, lengths))).squeeze(-1)
+
+    def drop_vectors(self, embedded: torch.Tensor) -> torch.Tensor:
+        """Dropout on the word vectors; with `keep_polarity` the polarity channel is spared: it
+        is the one a word's sentiment starts in, and hiding it only adds noise to that prior."""
+        if not (self.hparams.keep_polarity and self.hparams.polarity_init):
+            return self.embed_dropout(embedded)
+        return torch.cat([embedded[..., :1], self.embed_dropout(embedded[..., 1:])], dim=-1)
+
+    def pool(self, outputs: torch.Tensor, hidden: torch.Tensor,
+             lengths: torch.Tensor) -> torch.Tensor:
+        """The LSTM's outputs over a text -> one vector: the last states, the maximum or mean
+        over time, or the maximum and the mean side by side."""
         if self.pooling == "last":
             last = hidden[-2:] if self.lstm.bidirectional else hidden[-1:]
-            pooled = torch.cat(list(last), dim=-1)
-        else:
-            padded, _ = pad_packed_sequence(outputs, batch_first=True)
-            mask = (torch.arange(padded.shape[1]) < lengths[:, None]).to(self.device)[..., None]
-            if self.pooling == "max":
-                pooled = padded.masked_fill(~mask, float("-inf")).amax(dim=1)
-            else:
-                pooled = padded.sum(dim=1) / lengths.to(self.device)[:, None]
-        return self.head(self.dropout(pooled)).squeeze(-1)
+            return torch.cat(list(last), dim=-1)
+        padded, _ = pad_packed_sequence(outputs, batch_first=True)
+        mask = (torch.arange(padded.shape[1]) < lengths[:, None]).to(self.device)[..., None]
+        highest = padded.masked_fill(~mask, float("-inf")).amax(dim=1)
+        mean = padded.sum(dim=1) / lengths.to(self.device)[:, None]
+        return {"max": highest, "mean": mean,
+                "max_mean": torch.cat([highest, mean], dim=-1)}[self.pooling]
 
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         return nn.functional.binary_cross_entropy_with_logits(output, target.float())

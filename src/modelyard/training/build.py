@@ -41,6 +41,14 @@ def logger(cfg: DictConfig, run_id: str | None = None) -> Logger | None:
         raise StoreError(f"cannot open MLflow tracking store {uri}: {one_line(cause)}") from None
 
 
+def baseline_metrics(cfg: DictConfig, datamodule: SplitDataModule) -> dict[str, float]:
+    """Each named baseline in `cfg.baseline` fitted on the train split and scored on the test
+    split, its metrics keyed `baseline_<name>_<metric>` (beside the model's `<metric>`)."""
+    return {f"baseline_{name}_{metric}": value
+            for name, spec in (cfg.get("baseline") or {}).items() if spec is not None
+            for metric, value in instantiate(spec)(datamodule).items()}
+
+
 def callbacks(cfg: DictConfig) -> list[L.Callback]:
     return [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
-from hydra.utils import get_class, instantiate
+from hydra.utils import get_class
 from omegaconf import DictConfig
 
 from modelyard import plots
@@ -44,7 +44,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         f"model.{k}": v for k, v in model.hparams.items() if isinstance(v, int | float | str)}
     with tracked_run(logger, cfg, tags, output_dir, params=trained_with) as run:
         metrics = trainer.test(model, datamodule=datamodule, verbose=False)[0]
-        baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}
+        baseline = build.baseline_metrics(cfg, datamodule)
         run.log_metrics(baseline)
         run.log_figures(plots.test_figures(model.test_table(), getattr(model, "class_names", ()),
                                            cfg.data.get("target", "value")))

@@ -98,7 +98,7 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
                                weights_only=True)[0]
         if not chief:
             return TrainResult(metrics)
-        baseline = instantiate(cfg.baseline)(datamodule) if cfg.baseline else {}
+        baseline = build.baseline_metrics(cfg, datamodule)
         run.log_metrics(baseline)
         metrics = {**metrics, **baseline}
         run.log_figures({

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+import yaml
 from omegaconf import OmegaConf
 
 from modelyard.config import check_overrides
@@ -126,3 +129,41 @@ def test_a_callback_is_switched_off_with_null_but_a_number_stays_a_number() -> N
     assert cfg.callbacks.early_stopping is None and cfg.callbacks.model_checkpoint
     with pytest.raises(ConfigError, match="expects a number"):
         check_overrides("train", ["experiment=mnist_cnn", "trainer.max_epochs=[1]"])
+
+
+def test_params_yaml_equals_the_hydra_defaults_dvc_yaml_overrides() -> None:
+    """`dvc repro` and a plain `modelyard train experiment=<task>` train the same model: every
+    knob dvc.yaml passes from params.yaml holds the value Hydra composes by default."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["foreach"]
+    for task, stage in stages.items():
+        cfg = check_overrides("train", [f"experiment={task}"])
+        knobs = re.findall(r"([\w.]+)=\$\{" + task + r"\.(\w+)\}", stage["knobs"])
+        assert {param for _, param in knobs} == set(params[task]), task
+        for key, param in knobs:
+            assert OmegaConf.select(cfg, key) == params[task][param], f"{task}: {key}"
+
+
+SPACES = sorted(p.stem for p in (CONF_DIR / "hparams_search").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("space", SPACES)
+def test_every_value_a_search_space_can_propose_is_a_valid_override(space: str) -> None:
+    """A space's keys exist and its bounds and choices pass the schemas, so no sweep stops at
+    a trial the config refuses (one composition per corner: all lows, all highs, and the
+    n-th choice of every categorical)."""
+    base = [f"experiment={space.removesuffix('_optuna')}", f"hparams_search={space}"]
+    cfg = check_overrides("sweep", base)
+    specs = cfg.search.space
+    for key in specs:
+        assert OmegaConf.select(cfg, key) is not None, f"{space}: {key} is not a config key"
+
+    def value(spec, corner: int) -> object:
+        if spec.type == "categorical":
+            return spec.choices[corner % len(spec.choices)]
+        return spec.low if corner % 2 == 0 else spec.high
+
+    corners = max([2, *(len(s.choices) for s in specs.values() if s.type == "categorical")])
+    for corner in range(corners):
+        check_overrides("sweep", [*base, *(f"{key}={str(value(spec, corner)).lower()}"
+                                           for key, spec in specs.items())])

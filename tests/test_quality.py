@@ -35,7 +35,11 @@ def test_mnist_cnn_reaches_97_5_percent(pipeline_metrics) -> None:
 
 
 @pytest.mark.slow
-def test_sentiment_lstm_reaches_77_percent_and_the_tfidf_baseline(pipeline_metrics) -> None:
+def test_sentiment_lstm_beats_tfidf_and_is_within_a_point_of_nbsvm(pipeline_metrics) -> None:
+    """The pipeline's run scores 0.7935 (AUROC 0.8594); other seeds of the same settings give
+    0.779-0.784, so the bars leave about a point and a half (README, Sweeps)."""
     lstm = pipeline_metrics["sentiment_lstm"]
-    assert lstm["test_acc"] >= 0.77
-    assert lstm["test_acc"] >= lstm["baseline_tfidf_lr_test_acc"] - 0.005
+    assert lstm["test_acc"] >= 0.78
+    assert lstm["test_auroc"] >= 0.85
+    assert lstm["test_acc"] >= lstm["baseline_tfidf_lr_test_acc"]
+    assert lstm["test_acc"] >= lstm["baseline_nbsvm_test_acc"] - 0.01

@@ -131,10 +131,10 @@ def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
         return "." not in key and key.split("/")[0] in groups
 
     full = compose(config_name, plain)
-    base = compose(config_name, [o.input_line for o in parsed if is_group(o)])
-    for o in parsed:
-        if is_group(o) or o.is_delete():
-            continue
+    values = [o for o in parsed if not is_group(o) and not o.is_delete()]
+    # the defaults the values replace: a second composition, only when there are values
+    base = compose(config_name, [o.input_line for o in parsed if is_group(o)]) if values else full
+    for o in values:
         # the value as typed: a schema converts 3 to True for a bool before we could see it
         key, new = o.key_or_group, o.value()
         old = _select(base, key)

@@ -10,6 +10,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 import torch
@@ -32,6 +33,7 @@ class Registered:
     network: torch.nn.Module
     model_dir: Path  # the logged model in the store's artifact root
     rows: pd.DataFrame
+    tracking_uri: str
 
 
 @pytest.fixture(scope="module")
@@ -40,14 +42,14 @@ def registered(project: Path, empty_store: Path,
     root = tmp_path_factory.mktemp("store")
     shutil.copy(empty_store, root / "mlflow.db")
     output_dir = tmp_path_factory.mktemp("market") / "job"
+    uri = f"sqlite:///{root}/mlflow.db"
     with restored_mlflow_uris(), working_directory(project):
-        cfg = compose("train", train_overrides("market_regressor", output_dir,
-                                               tracking_uri=f"sqlite:///{root}/mlflow.db"))
+        cfg = compose("train", train_overrides("market_regressor", output_dir, tracking_uri=uri))
         result = train(cfg)
         version = register(cfg, result.model_file, result.datamodule, result.run_id)
         [model_dir] = {p.parent for p in (root / "mlartifacts").rglob("MLmodel")}
         rows = pd.read_csv(project / "data" / "market" / "test.csv").head(5)
-        yield Registered(version, result.model.eval(), model_dir, rows)
+        yield Registered(version, result.model.eval(), model_dir, rows, uri)
 
 
 def test_a_version_is_code_a_state_dict_and_json_and_predicts_as_trained(
@@ -114,3 +116,28 @@ def test_weights_other_than_the_registered_ones_are_refused_in_one_line(
         weights.write_bytes(original)
         mlmodel.write_text(original_mlmodel)
     load_checked(registered.version)  # restored: loads again
+
+
+class Pickled(mlflow.pyfunc.PythonModel):
+    """How a model was logged before models-from-code: a cloudpickled Python object."""
+
+    def predict(self, context, model_input):
+        return model_input
+
+
+def test_a_version_logged_as_a_pickle_is_refused_in_one_line_naming_the_way_out(
+        registered: Registered, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")  # as the CLI sets it
+    name = registered.version.name
+    with restored_mlflow_uris():
+        mlflow.set_tracking_uri(registered.tracking_uri)
+        client = mlflow.MlflowClient(registered.tracking_uri)
+        with mlflow.start_run():
+            logged = mlflow.pyfunc.log_model(name="old", python_model=Pickled(),
+                                             pip_requirements=["mlflow"])
+        old = mlflow.register_model(logged.model_uri, name)
+        with pytest.raises(ModelyardError) as caught:
+            load_checked(client.get_model_version(name, old.version))
+    message = str(caught.value)
+    assert "\n" not in message and "pickled Python object" in message
+    assert "MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true" in message

@@ -48,7 +48,15 @@ def load_checked(version: ModelVersion):
 
     from modelyard.errors import ModelyardError
 
-    model = mlflow.pyfunc.load_model(f"models:/{version.name}/{version.version}")
+    uri = f"models:/{version.name}/{version.version}"
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+    except MlflowException as err:
+        if "using pickle is disallowed" not in str(err):
+            raise
+        raise ModelyardError(  # a version logged before modelyard logged its models as code
+            f"{uri} is a pickled Python object, which modelyard does not unpickle: if you "
+            f"trust this store, set MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true") from None
     shipped = (model.model_config or {}).get("weights_sha256")
     recorded = version.tags.get("weights_sha256")
     if not recorded or shipped != recorded:

@@ -55,8 +55,9 @@ def load_checked(version: ModelVersion):
         if "using pickle is disallowed" not in str(err):
             raise
         raise ModelyardError(  # a version logged before modelyard logged its models as code
-            f"{uri} is a pickled Python object, which modelyard does not unpickle: if you "
-            f"trust this store, set MLFLOW_ALLOW_PICKLE_DESERIALIZATION=true") from None
+            f"{uri} was logged as a pickled Python object, before modelyard logged models "
+            f"as code, and is not loaded: take its aliases off it (MLflow UI) and promote a "
+            f"version logged since") from None
     shipped = (model.model_config or {}).get("weights_sha256")
     recorded = version.tags.get("weights_sha256")
     if not recorded or shipped != recorded:

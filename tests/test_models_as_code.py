@@ -34,6 +34,7 @@ class Registered:
     model_dir: Path  # the logged model in the store's artifact root
     rows: pd.DataFrame
     tracking_uri: str
+    retrain: tuple  # what register() takes: the job's config, model file, datamodule
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +50,8 @@ def registered(project: Path, empty_store: Path,
         version = register(cfg, result.model_file, result.datamodule, result.run_id)
         [model_dir] = {p.parent for p in (root / "mlartifacts").rglob("MLmodel")}
         rows = pd.read_csv(project / "data" / "market" / "test.csv").head(5)
-        yield Registered(version, result.model.eval(), model_dir, rows, uri)
+        yield Registered(version, result.model.eval(), model_dir, rows, uri,
+                         (cfg, result.model_file, result.datamodule))
 
 
 def test_a_version_is_code_a_state_dict_and_json_and_predicts_as_trained(
@@ -125,19 +127,28 @@ class Pickled(mlflow.pyfunc.PythonModel):
         return model_input
 
 
-def test_a_version_logged_as_a_pickle_is_refused_in_one_line_saying_what_to_do(
+def test_a_version_logged_as_a_pickle_is_refused_and_its_weights_register_again_as_code(
         registered: Registered, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store from before models were logged as code: its pickled version is refused in one
+    line, and registering the same weights again makes a new version instead of returning it."""
     monkeypatch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "false")  # as the CLI sets it
-    name = registered.version.name
-    with restored_mlflow_uris():
+    name, (cfg, model_file, datamodule) = "older-regressor", registered.retrain
+    with restored_mlflow_uris(), working_directory(cfg.paths.root_dir):
         mlflow.set_tracking_uri(registered.tracking_uri)
         client = mlflow.MlflowClient(registered.tracking_uri)
         with mlflow.start_run():
             logged = mlflow.pyfunc.log_model(name="old", python_model=Pickled(),
                                              pip_requirements=["mlflow"])
-        old = mlflow.register_model(logged.model_uri, name)
+        old = mlflow.register_model(logged.model_uri, name, tags={
+            "weights_sha256": registered.version.tags["weights_sha256"]})
         with pytest.raises(ModelyardError) as caught:
             load_checked(client.get_model_version(name, old.version))
-    message = str(caught.value)
-    assert "\n" not in message and "pickled Python object" in message
-    assert "take its aliases off it" in message
+        message = str(caught.value)
+        assert "\n" not in message and "pickled Python object" in message
+        assert "take its aliases off it" in message
+
+        cfg = cfg.copy()
+        cfg.registry.name = name
+        again = register(cfg, model_file, datamodule)
+        assert again.version != old.version
+        load_checked(again).predict(registered.rows)

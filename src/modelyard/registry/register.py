@@ -117,6 +117,17 @@ def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, datamo
     return info.model_uri
 
 
+def logged_as_code(tracking_uri: str, version: ModelVersion) -> bool:
+    """Whether a version is code plus a state dict: one registered before modelyard logged
+    models so is a pickle it no longer loads, so the same weights get a new version."""
+    import mlflow
+    from mlflow.models import get_model_info
+
+    mlflow.set_registry_uri(tracking_uri)
+    info = get_model_info(f"models:/{version.name}/{version.version}")  # reads MLmodel only
+    return "model_code_path" in info.flavors.get("python_function", {})
+
+
 def register(cfg: DictConfig, model_file: Path, datamodule: Any,
              run_id: str | None = None) -> ModelVersion:
     """Make `model_file` a version of the task's model carrying `challenger` (or already
@@ -129,7 +140,8 @@ def register(cfg: DictConfig, model_file: Path, datamodule: Any,
     model = load_model(get_class(cfg.model._target_), Path(model_file))
     weights = weights_sha256(model.state_dict())
     version = next((v for v in client.search_model_versions(f"name='{name}'")
-                    if v.tags.get("weights_sha256") == weights), None)
+                    if v.tags.get("weights_sha256") == weights
+                    and logged_as_code(tracking_uri, v)), None)
     if version is None:
         run = (client.get_run(run_id) if run_id else None) or run_that_trained(
             client, cfg.task, weights) or import_run(client, cfg, model, Path(model_file),

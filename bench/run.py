@@ -181,7 +181,8 @@ def serving(task: str, repeats: int) -> dict[str, float] | None:
     mlflow.set_tracking_uri(f"sqlite:///{ROOT}/mlflow.db")
     try:
         pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-    except Exception:  # no champion yet: `make run` makes them
+    except mlflow.exceptions.MlflowException as err:  # e.g. no champion yet: `make run`
+        print(f"  no serving figures for {name}: {str(err).splitlines()[0][:200]}")
         return None
     cfg = task_config(task, ["data.batch_size=256"])
     module = get_class(cfg.model._target_).load_from_checkpoint(checkpoint, map_location="cpu")

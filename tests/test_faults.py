@@ -363,8 +363,8 @@ def long_training(data_dir: Path, tmp_path: Path, *overrides: str) -> tuple[str,
 
 def interrupt_training(sig: signal.Signals | Callable[[], None], job_args: tuple[str, ...],
                        tmp_path: Path, tracking) -> tuple[Job, Path]:
-    """`job_args` sent `sig` (or `sig()` called) once its first checkpoint is on disk, i.e.
-    while it fits; returns the job and its checkpoint directory."""
+    """`job_args` sent `sig` (or `sig()` called) once its first epoch's last.ckpt is on disk,
+    i.e. while it fits; returns the job and its checkpoint directory."""
     process = subprocess.Popen(
         [MODELYARD, *job_args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         errors="replace", env=cli_env(tracking),
@@ -376,7 +376,8 @@ def interrupt_training(sig: signal.Signals | Callable[[], None], job_args: tuple
     reader.start()
     jobs = tmp_path / "outputs" / TASK
     deadline = time.monotonic() + 300  # a hang guard, not a timing claim
-    while not (found := sorted(jobs.glob("*/checkpoints/*.ckpt"))):
+    # last.ckpt, not just best.ckpt: it is written second, and the one a resume reads
+    while not (found := sorted(jobs.glob("*/checkpoints/last.ckpt"))):
         assert process.poll() is None, "".join(output)[-3000:]
         assert time.monotonic() < deadline
         time.sleep(0.05)

@@ -24,6 +24,7 @@ from modelyard.errors import ModelyardError
 from modelyard.registry.lock import promotion_lock
 from modelyard.registry.versions import alias_version as _alias
 from modelyard.registry.versions import load_checked
+from modelyard.tracking import describe
 from modelyard.tracking.owner import owner_tags
 from modelyard.tracking.users import require_manage
 from modelyard.training import build
@@ -38,6 +39,7 @@ class Decision:
     challenger: str
     champion: str | None
     scores: dict[str, float] = field(default_factory=dict)
+    scoring_run: str | None = None  # the MLflow run that scored both versions
 
 
 def _now() -> str:
@@ -65,8 +67,14 @@ def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, rol
     model = load_checked(version)
     predicted = wrapper.prediction(model.predict(inputs))
     frame = pd.DataFrame({"target": targets, "prediction": predicted})
+    # tagged with what it scored, so the run links back to the version (and the UI shows it)
     with mlflow.start_run(run_name=f"{role} v{version.version}", nested=True,
-                          tags=owner_tags()):
+                          tags={**owner_tags(), "modelyard.job": "score",
+                                "modelyard.model": name, "modelyard.role": role,
+                                "modelyard.version": str(version.version),
+                                "modelyard.model_uri": f"models:/{name}/{version.version}",
+                                describe.NOTE: f"{role}: scored [{name} v{version.version}]"
+                                      f"(#/models/{name}/versions/{version.version})"}):
         return mlflow.models.evaluate(data=frame, targets="target", predictions="prediction",
                                       model_type=wrapper.model_type)
 
@@ -153,7 +161,7 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
                                 "modelyard.model": name,
                                 "modelyard.challenger_version": str(challenger.version),
                                 "modelyard.champion_version":
-                                    str(champion.version) if champion else "none"}):
+                                    str(champion.version) if champion else "none"}) as scoring:
         mlflow.log_input(_scored_dataset(datamodule, challenger), context="test")
         results = {"challenger": _score(name, challenger, wrapper, inputs, targets, "challenger")}
         if champion is not None:
@@ -167,7 +175,8 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
             promoted, reason = False, " ".join(str(err).split())
     scores = {role: float(result.metrics[policy.metric]) for role, result in results.items()}
     decision = Decision(name, promoted, reason, policy.metric, str(challenger.version),
-                        str(champion.version) if champion else None, scores)
+                        str(champion.version) if champion else None, scores,
+                        scoring.info.run_id)
     _record(client, decision, policy, datamodule.manifest_sha256 or "", registry.champion_alias)
     return decision
 
@@ -185,6 +194,7 @@ def _record(client: MlflowClient, decision: Decision, policy: DictConfig, data_s
         "test_data_sha256": data_sha,
         "policy": json.dumps(OmegaConf.to_container(policy), sort_keys=True),
         "reason": decision.reason[:4000],
+        "run_id": decision.scoring_run or "",
     }
     # Ordered so that a crash between any two calls leaves no tag claiming what did not happen:
     # a promotion is written "pending" until the alias has moved, and a re-run confirms it.
@@ -196,9 +206,11 @@ def _record(client: MlflowClient, decision: Decision, policy: DictConfig, data_s
     if decision.promoted:
         client.set_registered_model_alias(decision.name, champion_alias, decision.challenger)
         _confirm(client, decision.name, decision.challenger, decision.champion)
-    elif decision.champion:
-        client.set_model_version_tag(decision.name, decision.champion,
-                                     f"challenged_by.v{decision.challenger}", "rejected")
+    else:
+        _describe_decision(client, decision.name, decision.challenger)
+        if decision.champion:
+            client.set_model_version_tag(decision.name, decision.champion,
+                                         f"challenged_by.v{decision.challenger}", "rejected")
 
 
 def _confirm(client: MlflowClient, name: str, promoted: str, replaced: str | None) -> None:
@@ -206,6 +218,19 @@ def _confirm(client: MlflowClient, name: str, promoted: str, replaced: str | Non
     if replaced:
         client.set_model_version_tag(name, replaced, f"challenged_by.v{promoted}", "promoted")
     client.set_model_version_tag(name, promoted, "promotion.decision", "promoted")
+    _describe_decision(client, name, promoted)
+
+
+def _describe_decision(client: MlflowClient, name: str, version: str) -> None:
+    """The decision, as its tags now say, appended to the version's description (once: a
+    promotion finished after a crash does not repeat it)."""
+    current = client.get_model_version(name, version)
+    run_id = current.tags.get("promotion.run_id")
+    experiment = client.get_run(run_id).info.experiment_id if run_id else None
+    section = describe.decision_section(current.tags, run_id, experiment)
+    text = current.description or ""
+    if section.strip() not in text:
+        client.update_model_version(name, version, f"{text.rstrip()}\n{section}".lstrip())
 
 
 ROLLBACK_PENDING = "rollback.pending"  # "<demoted>-><restored>" while a rollback runs

@@ -22,7 +22,7 @@ from omegaconf import DictConfig
 import modelyard
 from modelyard.registry.packaging import write_model_files
 from modelyard.registry.versions import alias_version
-from modelyard.tracking import lineage, store
+from modelyard.tracking import describe, lineage, store
 from modelyard.tracking.owner import end_orphaned_runs, owner_tags
 from modelyard.tracking.run import run_that_trained
 from modelyard.training.export import load_model, weights_sha256
@@ -54,7 +54,7 @@ def version_tags(run: Run, weights: str) -> dict[str, str]:
         "source_run": run.info.run_id,
         "weights_sha256": weights,
         **{k: v for k, v in run.data.tags.items()
-           if k.startswith(("git.", "data.", "dvc.", "seed", "modelyard.", "config_sha256",
+           if k.startswith(("git.", "data.", "dvc.", "seed", "modelyard.", "config",
                             "registered_from"))},
         **{f"metric.{k}": f"{v:.6g}" for k, v in run.data.metrics.items()
            if k.startswith(("test_", "baseline_"))},
@@ -128,6 +128,14 @@ def logged_as_code(tracking_uri: str, version: ModelVersion) -> bool:
     return "model_code_path" in info.flavors.get("python_function", {})
 
 
+def describe_version(client: MlflowClient, version: ModelVersion, run: Run, task: str) -> None:
+    """The version page's description: test metrics beside the baseline's, data, commit,
+    and links to the training run and its resolved config."""
+    client.update_model_version(version.name, version.version, describe.version_description(
+        task, run.info.run_name, run.info.experiment_id, run.info.run_id, run.data.tags,
+        run.data.metrics))
+
+
 def register(cfg: DictConfig, model_file: Path, datamodule: Any,
              run_id: str | None = None) -> ModelVersion:
     """Make `model_file` a version of the task's model carrying `challenger` (or already
@@ -152,6 +160,11 @@ def register(cfg: DictConfig, model_file: Path, datamodule: Any,
         import mlflow
 
         version = mlflow.register_model(uri, name, tags=version_tags(run, weights))
+        describe_version(client, version, run, cfg.task)
+    if not client.get_registered_model(name).description:
+        client.update_registered_model(name, describe.model_description(
+            cfg.task, describe.module_doc(get_class(cfg.model._target_)),
+            registry.policy[cfg.task], registry.challenger_alias, registry.champion_alias))
     champion = alias_version(client, name, registry.champion_alias)
     if champion is None or str(champion.version) != str(version.version):
         client.set_registered_model_alias(name, registry.challenger_alias, version.version)

@@ -21,6 +21,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 from modelyard.errors import StoreError, interrupting_signal, one_line
+from modelyard.tracking import describe
 from modelyard.tracking.logger import ResumableMLFlowLogger
 from modelyard.tracking.owner import end_orphaned_runs, owner_tags
 from modelyard.tracking.store import without_credentials
@@ -159,9 +160,14 @@ def tracked_run(
             logger.log_hyperparams(params)
             config = resolved_yaml(cfg)
             tags = {**tags, "config_sha256": hashlib.sha256(config.encode()).hexdigest()}
-            client.log_batch(run.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
             client.log_text(run.run_id, config,
-                            "config.resumed.yaml" if resumed else "config.yaml")
+                            "config.resumed.yaml" if resumed else describe.CONFIG_ARTIFACT)
+            if not resumed:  # what the UI shows first: a short tag and a description
+                tags["config"] = describe.config_uri(run.run_id)
+                tags[describe.NOTE] = describe.run_description(
+                    cfg.task, tags.get("modelyard.job", "training"), logger.experiment_id,
+                    run.run_id, tags)
+            client.log_batch(run.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
         except OSError as err:  # an artifact root that cannot be written: read-only, full
             raise StoreError(f"cannot record run {run.run_id}: {one_line(err)}") from None
         yield run

@@ -22,8 +22,10 @@ def datamodule(cfg: DictConfig) -> SplitDataModule:
     return module
 
 
-def logger(cfg: DictConfig, run_id: str | None = None) -> Logger | None:
-    """The configured logger; `run_id` continues an existing MLflow run (resume).
+def logger(cfg: DictConfig, run_id: str | None = None, job: str = "") -> Logger | None:
+    """The configured logger; `run_id` continues an existing MLflow run (resume). A run
+    without a configured `logger.run_name` is named after its task, what the job changed and
+    a short id (`job`, e.g. "evaluate", says what kind of run it is).
 
     Ranks other than 0 get an inert logger: they never write, and not even opening the store
     keeps two processes from initialising a fresh database at once (torchrun starts all).
@@ -32,9 +34,13 @@ def logger(cfg: DictConfig, run_id: str | None = None) -> Logger | None:
         return None
     if rank_zero_only.rank != 0:
         return DummyLogger()
+    from modelyard.tracking.naming import name_for
+
+    name = cfg.logger.get("run_name") or name_for(cfg, job)
     try:
         with init_lock(cfg.logger.tracking_uri):  # the logger opens the store at once
-            return instantiate(cfg.logger, **({"run_id": run_id} if run_id else {}))
+            return instantiate(cfg.logger, run_name=name,
+                               **({"run_id": run_id} if run_id else {}))
     except InstantiationException as err:
         cause = err.__cause__ or err
         uri = without_credentials(cfg.logger.tracking_uri)

@@ -27,7 +27,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     model = load_model(get_class(cfg.model._target_), Path(cfg.ckpt_path))
     weights = weights_sha256(model.state_dict())
     datamodule = build.datamodule(cfg)
-    logger = build.logger(cfg)
+    logger = build.logger(cfg, job="evaluate")
     trainer = build.trainer(cfg, logger, callbacks=[])
     tags = {
         **lineage.lineage_tags(root, cfg.task, cfg.data.path, cfg.seed,

@@ -12,7 +12,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 SHELL := /bin/bash
 
 .PHONY: setup data run registry repro pipeline ci-pipeline ci-push report test test-slow lint clean \
-	server
+	server vega-template ui-screenshots
 
 setup: $(STAMP)
 
@@ -107,7 +107,21 @@ server: setup
 	modelyard server $(ARGS)
 
 lint: setup
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests bench tools
+
+# `dvc plots show` offline: DVC's HTML template with vega, vega-lite and vega-embed inlined
+# from npm (committed; run this to move to other versions). .dvc/config points DVC at it.
+VEGA := vega@5.33.1 vega-lite@5.23.0 vega-embed@6.29.0
+vega-template: setup
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd "$$tmp" && npm pack --silent $(VEGA) >/dev/null) && \
+	  $(BIN)/python tools/vega_template.py "$$tmp"/*.tgz -o .dvc/plots/offline.html
+
+# The MLflow UI in headless Chromium (apt-get install chromium): the newest model version's
+# page and its training run's page, checked for datasets, lineage and descriptions.
+UI_OUT ?= report/ui
+ui-screenshots: setup
+	$(BIN)/python tools/ui_screenshots.py -o $(UI_OUT) $(ARGS)
 
 clean:
 	rm -rf outputs multirun .pytest_cache

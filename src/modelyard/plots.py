@@ -12,65 +12,122 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+DPI = 120  # every PNG, logged to MLflow or written by the plots stage
+# One colour per task, the same in every figure; tasks not listed get one from the cycle.
+TASK_COLOURS = {"market_regressor": "#1b7837", "mnist_cnn": "#2166ac",
+                "sentiment_lstm": "#b2182b"}
+FAMILY_TITLES = {"loss": "loss", "acc": "accuracy", "f1": "F1 (macro)", "auroc": "ROC AUC",
+                 "mse": "mean squared error", "mae": "mean absolute error", "r2": "R²"}
 
-def learning_curves(history: dict[str, list[float]]) -> Figure:
-    """One panel per metric name (loss, acc, ...) with its train and val curves."""
-    names = sorted({key.split("_", 1)[1] for key in history if "_" in key})
-    fig, axes = plt.subplots(1, len(names), figsize=(4 * len(names), 3.2), squeeze=False)
-    for ax, name in zip(axes[0], names, strict=True):
-        for stage in ("train", "val"):
+
+def task_colour(task: str) -> str:
+    if task in TASK_COLOURS:
+        return TASK_COLOURS[task]
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    return cycle[sum(map(ord, task)) % len(cycle)]
+
+
+def metric_families(history: dict[str, list[float]]) -> list[str]:
+    """Metric names (loss, acc, ...) with loss first; a family that repeats the loss point for
+    point (a regressor's MSE is its loss) is left out."""
+    names = sorted({key.split("_", 1)[1] for key in history if "_" in key},
+                   key=lambda n: (n != "loss", n))
+
+    def same_as_loss(name: str) -> bool:
+        return name != "loss" and all(
+            history.get(f"{stage}_{name}") is not None
+            and np.allclose(history[f"{stage}_{name}"], history.get(f"{stage}_loss", []))
+            for stage in ("train", "val") if f"{stage}_{name}" in history)
+
+    return [name for name in names if not same_as_loss(name)]
+
+
+def learning_curves(history: dict[str, list[float]], task: str = "") -> Figure:
+    """One panel per metric family (loss, accuracy, ...) with its train (dashed) and validation
+    (solid) curves in the task's colour; at most three panels a row."""
+    names = metric_families(history)
+    columns = min(3, max(1, len(names)))
+    rows = -(-len(names) // columns) or 1
+    fig, axes = plt.subplots(rows, columns, figsize=(4.6 * columns, 3.6 * rows),
+                             squeeze=False)
+    colour = task_colour(task)
+    for ax, name in zip(axes.flat, names, strict=False):
+        for stage, style in (("train", "--"), ("val", "-")):
             values = history.get(f"{stage}_{name}")
             if values:
-                ax.plot(range(1, len(values) + 1), values, marker="o", ms=3, label=stage)
-        ax.set(title=name, xlabel="epoch")
+                epochs = range(1, len(values) + 1)
+                ax.plot(epochs, values, style, color=colour, lw=1.6,
+                        marker="o" if len(values) <= 30 else None, ms=3,
+                        alpha=0.65 if stage == "train" else 1.0,
+                        label="train" if stage == "train" else "validation")
+        ax.set(title=FAMILY_TITLES.get(name, name), xlabel="epoch")
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(frameon=False)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    if task:
+        fig.suptitle(f"{task}: learning curves", fontweight="bold")
     fig.tight_layout()
     return fig
 
 
-def confusion_matrix(matrix: np.ndarray, labels: Sequence[object]) -> Figure:
-    side = max(3.5, 1.2 + 0.55 * len(labels))
-    fig, ax = plt.subplots(figsize=(side + 0.6, side))
+def confusion_matrix(matrix: np.ndarray, labels: Sequence[object], task: str = "") -> Figure:
+    """Counts with rows actual, columns predicted; big enough that no label overlaps another
+    (two classes: ~700 px square, ten: ~1000 px)."""
+    n = len(labels)
+    side = max(5.5, 2.0 + 0.6 * n)
+    fig, ax = plt.subplots(figsize=(side + 1.0, side))
     image = ax.imshow(matrix, cmap="Blues")
-    ax.set(
-        xticks=range(len(labels)), yticks=range(len(labels)),
-        xticklabels=labels, yticklabels=labels,
-        xlabel="predicted", ylabel="actual",
-        title=f"test accuracy {np.trace(matrix) / max(matrix.sum(), 1):.4f}",
-    )
+    longest = max((len(str(label)) for label in labels), default=1)
+    ax.set_xticks(range(n), [str(label) for label in labels],
+                  rotation=45 if longest > 3 and n > 4 else 0,
+                  ha="right" if longest > 3 and n > 4 else "center")
+    ax.set_yticks(range(n), [str(label) for label in labels])
+    accuracy = np.trace(matrix) / max(matrix.sum(), 1)
+    ax.set(xlabel="predicted", ylabel="actual",
+           title=f"{task + ': ' if task else ''}test accuracy {accuracy:.4f}")
     threshold = matrix.max() / 2
+    size = 12 if n <= 4 else 9
     for (row, col), count in np.ndenumerate(matrix):
-        ax.text(col, row, int(count), ha="center", va="center", fontsize=8,
+        ax.text(col, row, int(count), ha="center", va="center", fontsize=size,
                 color="white" if count > threshold else "black")
-    fig.colorbar(image, ax=ax, fraction=0.046)
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
     return fig
 
 
-def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, quantity: str) -> Figure:
-    fig, ax = plt.subplots(figsize=(4.5, 4.5))
-    ax.scatter(actual, predicted, s=6, alpha=0.5)
-    low, high = float(min(actual.min(), predicted.min())), float(max(actual.max(), predicted.max()))
-    ax.plot([low, high], [low, high], color="black", lw=1, label="perfect")
+def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, quantity: str,
+                        task: str = "") -> Figure:
+    """Both axes span the data (plus a margin), never from zero, on the same scale."""
+    fig, ax = plt.subplots(figsize=(6, 6))
+    ax.scatter(actual, predicted, s=8, alpha=0.45, color=task_colour(task), edgecolors="none")
+    low = float(min(actual.min(), predicted.min()))
+    high = float(max(actual.max(), predicted.max()))
+    margin = 0.03 * (high - low or 1.0)
+    low, high = low - margin, high + margin
+    ax.plot([low, high], [low, high], color="black", lw=1, label="predicted = actual")
+    ax.set(xlim=(low, high), ylim=(low, high), aspect="equal")
     mse = float(np.mean((actual - predicted) ** 2))
-    ax.set(xlabel=f"actual {quantity}", ylabel=f"predicted {quantity}", title=f"test MSE {mse:.4f}")
-    ax.legend()
+    ax.set(xlabel=f"actual {quantity}", ylabel=f"predicted {quantity}",
+           title=f"{task + ': ' if task else ''}test MSE {mse:.4f}")
+    ax.legend(frameon=False, loc="upper left")
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
 
 
 def test_figures(table: dict[str, Sequence[float]], class_names: Sequence[str],
-                 quantity: str) -> dict[str, Figure]:
+                 quantity: str, task: str = "") -> dict[str, Figure]:
     """What a test run's (actual, predicted) pairs look like, by file name: a confusion
-    matrix for classes, predicted against actual for a quantity."""
+    matrix for classes, predicted against actual for a quantity (named as the data config
+    names the target column: a user's own data keeps its own name)."""
     actual, predicted = np.asarray(table["actual"]), np.asarray(table["predicted"])
     if class_names:
         matrix = np.zeros((len(class_names), len(class_names)), dtype=int)
         np.add.at(matrix, (actual.astype(int), predicted.astype(int)), 1)
-        return {"confusion_matrix.png": confusion_matrix(matrix, class_names)}
-    return {"predicted_vs_actual.png": predicted_vs_actual(actual, predicted, quantity)}
+        return {"confusion_matrix.png": confusion_matrix(matrix, class_names, task)}
+    return {"predicted_vs_actual.png": predicted_vs_actual(actual, predicted, quantity, task)}
 
 
 def write_pipeline_plots(task: str, overrides: list[str]) -> list[Path]:
@@ -97,16 +154,16 @@ def write_pipeline_plots(task: str, overrides: list[str]) -> list[Path]:
     history = columns(stage_dir / "train" / "history.csv")
     history.pop("epoch", None)
     figures = {
-        "learning_curves.png": learning_curves(history),
+        "learning_curves.png": learning_curves(history, task),
         **test_figures(columns(stage_dir / "evaluate" / "predictions.csv"),
                        getattr(get_class(cfg.model._target_), "class_names", ()),
-                       cfg.data.get("target", "value")),
+                       cfg.data.get("target", "value"), task),
     }
     out = stage_dir / "plots"
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for name, figure in figures.items():
-        figure.savefig(out / name, dpi=110)
+        figure.savefig(out / name, dpi=DPI)
         plt.close(figure)
         written.append(out / name)
     return written

@@ -68,10 +68,12 @@ class TrackedRun:
         """Each figure as a `plots/` artifact of the run."""
         import matplotlib.pyplot as plt
 
+        from modelyard import plots
+
         with tempfile.TemporaryDirectory() as tmp:
             for name, figure in figures.items():
                 if self.logger:
-                    figure.savefig(Path(tmp) / name, dpi=110)
+                    figure.savefig(Path(tmp) / name, dpi=plots.DPI)
                     self.logger.experiment.log_artifact(self.run_id, str(Path(tmp) / name),
                                                         "plots")
                 plt.close(figure)

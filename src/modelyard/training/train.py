@@ -102,9 +102,9 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         run.log_metrics(baseline)
         metrics = {**metrics, **baseline}
         run.log_figures({
-            "learning_curves.png": plots.learning_curves(history),
+            "learning_curves.png": plots.learning_curves(history, cfg.task),
             **plots.test_figures(model.test_table(), getattr(model, "class_names", ()),
-                                 cfg.data.get("target", "value")),
+                                 cfg.data.get("target", "value"), cfg.task),
         })
         model_file = output_dir / MODEL_FILE  # the best weights: test() restored them
         weights = export_model(model, model_file)

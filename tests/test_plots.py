@@ -42,15 +42,44 @@ def test_a_quantity_makes_predicted_against_actual() -> None:
     assert ax.get_title() == "test MSE 1.3333"
 
 
-def test_learning_curves_have_a_panel_per_metric_with_train_and_val() -> None:
+def test_learning_curves_have_a_panel_per_metric_family_in_the_task_s_colour() -> None:
     history = {"train_loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0], "val_acc": [0.5, 0.6,
                                                                                       0.7]}
-    figure = plots.learning_curves(history)
-    panels = {ax.get_title(): ax for ax in figure.axes}
-    assert set(panels) == {"acc", "loss"}
-    assert [line.get_label() for line in panels["loss"].lines] == ["train", "val"]
-    assert [line.get_label() for line in panels["acc"].lines] == ["val"]
+    figure = plots.learning_curves(history, "mnist_cnn")
+    panels = {ax.get_title(): ax for ax in figure.axes if ax.get_visible()}
+    assert list(panels) == ["loss", "accuracy"]  # loss first, one family a panel
+    assert [line.get_label() for line in panels["loss"].lines] == ["train", "validation"]
+    assert [line.get_label() for line in panels["accuracy"].lines] == ["validation"]
     assert list(panels["loss"].lines[0].get_ydata()) == [3.0, 2.0, 1.0]
+    colours = {line.get_color() for ax in panels.values() for line in ax.lines}
+    assert colours == {plots.TASK_COLOURS["mnist_cnn"]}
+    other = plots.learning_curves(history, "sentiment_lstm").axes[0].lines[0].get_color()
+    assert other != plots.TASK_COLOURS["mnist_cnn"]
+
+
+def test_a_family_that_repeats_the_loss_gets_no_panel_of_its_own() -> None:
+    history = {"train_loss": [2.0, 1.0], "train_mse": [2.0, 1.0], "val_loss": [2.5, 1.5],
+               "val_mse": [2.5, 1.5], "val_r2": [0.5, 0.7], "val_mae": [1.0, 0.9]}
+    titles = [ax.get_title() for ax in plots.learning_curves(history).axes if ax.get_visible()]
+    assert titles == ["loss", "mean absolute error", "R²"]
+
+
+def test_a_two_class_confusion_matrix_is_big_enough_to_read() -> None:
+    table = {"actual": [0, 0, 1, 1], "predicted": [0, 1, 1, 1]}
+    figure = plots.test_figures(table, ("negative", "positive"), "", "sentiment_lstm")[
+        "confusion_matrix.png"]
+    width, height = figure.get_size_inches() * plots.DPI
+    assert plots.DPI >= 100 and min(width, height) >= 600
+    assert figure.axes[0].get_title() == "sentiment_lstm: test accuracy 0.7500"
+
+
+def test_predicted_against_actual_fits_its_axes_to_the_data() -> None:
+    table = {"actual": [20.0, 24.0, 28.0], "predicted": [21.0, 23.5, 27.0]}
+    ax = plots.test_figures(table, (), "revenue", "market_regressor")[
+        "predicted_vs_actual.png"].axes[0]
+    for low, high in (ax.get_xlim(), ax.get_ylim()):
+        assert 19.0 < low < 20.0 and 28.0 < high < 29.0  # not from zero
+    assert ax.get_xlabel() == "actual revenue"  # the data config's target column
 
 
 @pytest.fixture()

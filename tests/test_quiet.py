@@ -30,3 +30,17 @@ def test_lightnings_advert_is_dropped_and_its_other_info_kept(caplog) -> None:
         log.info("💡 Tip: For seamless cloud logging, try installing litlogger")
         log.info("GPU available: False, used: False")
     assert [r.getMessage() for r in caplog.records] == ["GPU available: False, used: False"]
+
+
+def test_mlflow_s_own_narration_is_dropped_by_logger_and_its_warnings_kept(caplog) -> None:
+    silence_library_notices()
+    pyfunc = logging.getLogger("mlflow.pyfunc")
+    validation = logging.getLogger("mlflow.models.evaluation.validation")
+    with caplog.at_level(logging.INFO):
+        pyfunc.info("Validating input example against model signature")
+        validation.info("Validating candidate model metrics against baseline")
+        pyfunc.warning("Validating input example against model signature failed: ...")
+        logging.getLogger("modelyard.x").info("Validating input example against model signature")
+    assert [(r.name, r.getMessage()) for r in caplog.records] == [
+        ("mlflow.pyfunc", "Validating input example against model signature failed: ..."),
+        ("modelyard.x", "Validating input example against model signature")]

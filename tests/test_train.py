@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -152,6 +153,12 @@ def test_debug_training_is_recorded_in_mlflow(trained: Trained, project: Path,
     assert tags["modelyard.task"] == task
     assert tags["torch.version"] == torch.__version__
     assert tags["weights_sha256"] == result.weights_sha256
+
+    # what the UI shows first: a readable name, the config behind a short tag, a description
+    assert re.fullmatch(rf"{task} · [0-9a-f]{{6}}", run.info.run_name)  # no overrides in-process
+    assert tags["config"] == f"runs:/{run.info.run_id}/config.yaml"
+    assert f"runs/{run.info.run_id}/artifactPath/config.yaml" in tags["mlflow.note.content"]
+    assert f"`data/{dataset}`" in tags["mlflow.note.content"]
 
     # the three splits as MLflow datasets: named, sourced by repo-relative path, digested
     inputs = {next(t.value for t in i.tags if t.key == "mlflow.data.context"): i.dataset

@@ -7,6 +7,7 @@ library, so modelyard's own warnings and any new warning from a library still sh
 from __future__ import annotations
 
 import logging
+import os
 import warnings
 
 NOTICES = [  # (category, module, message): regular expressions matched from the start
@@ -19,18 +20,42 @@ NOTICES = [  # (category, module, message): regular expressions matched from the
 ]
 
 
-class _NoAdvert(logging.Filter):
-    """Lightning's tip to install its cloud logger, printed on every Trainer."""
+LOG_NOTICES = {  # logger: messages it logs that tell a user nothing to act on (prefixes)
+    # Lightning's tip to install its cloud logger, printed on every Trainer, and its note
+    # that it reads the train loader once to size the LR schedule
+    "lightning.pytorch.utilities.rank_zero": (  # (its tip is logged at INFO)
+        "💡 Tip:", "Loading `train_dataloader` to estimate number of stepping batches"),
+    # logging a model: MLflow checks the input example it was given against the signature
+    "mlflow.pyfunc": ("Validating input example against model signature",),
+    # the promotion gate's scoring (registry/promotion.py): MLflow narrating its own steps
+    "mlflow.models.evaluation.default_evaluator": ("Testing metrics on first row",),
+    "mlflow.models.evaluation.validation": (
+        "Validating candidate model metrics against baseline",),
+}
+
+
+class _DropNotices(logging.Filter):
+    """Drops one logger's INFO (or lower) records that start with one of its known notices;
+    a warning or error that happens to start the same way still shows."""
+
+    def __init__(self, prefixes: tuple[str, ...]) -> None:
+        super().__init__()
+        self.prefixes = prefixes
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("💡 Tip:")
+        return (record.levelno > logging.INFO
+                or not str(record.msg).startswith(self.prefixes))
 
 
-_NO_ADVERT = _NoAdvert()
+_FILTERS = {name: _DropNotices(prefixes) for name, prefixes in LOG_NOTICES.items()}
 
 
 def silence_library_notices() -> None:
     """Install the filters (idempotent: Python drops a filter added twice)."""
     for category, module, message in NOTICES:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
-    logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_NO_ADVERT)
+    for name, notice_filter in _FILTERS.items():
+        logging.getLogger(name).addFilter(notice_filter)
+    # MLflow draws a progress bar for every artifact it reads back (a model's few small files
+    # at each registration and promotion); a user who wants them sets it to true
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")

@@ -75,8 +75,10 @@ def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, rol
                                 "modelyard.model_uri": f"models:/{name}/{version.version}",
                                 describe.NOTE: f"{role}: scored [{name} v{version.version}]"
                                       f"(#/models/{name}/versions/{version.version})"}):
+        # explainability needs a model to probe (SHAP); a table of predictions has none
         return mlflow.models.evaluate(data=frame, targets="target", predictions="prediction",
-                                      model_type=wrapper.model_type)
+                                      model_type=wrapper.model_type,
+                                      evaluator_config={"log_model_explainability": False})
 
 
 def _scored_dataset(datamodule, challenger: ModelVersion):

@@ -54,11 +54,15 @@ LINEAGE = {"git.sha": "d9eb4f44267a3cca965cef29cc4f1f4bc37a1b2c", "git.dirty": "
 
 def test_a_version_description_sets_test_metrics_beside_the_baseline_s() -> None:
     text = describe.version_description(
-        "market_regressor", "market_regressor lr=0.02 · fadb53", "1", "ee4e913b", LINEAGE,
-        {"test_mse": 0.464, "baseline_test_mse": 0.4658, "test_loss": 0.464, "val_mse": 0.5})
-    assert "| mse | 0.4640 | 0.4658 |" in text and "| loss | 0.4640 | – |" in text
-    assert "val_mse" not in text
-    assert "[market_regressor lr=0.02 · fadb53](#/experiments/1/runs/ee4e913b)" in text
+        "sentiment_lstm", "sentiment_lstm lr=0.02 · fadb53", "1", "ee4e913b", LINEAGE,
+        {"test_acc": 0.7935, "baseline_nbsvm_test_acc": 0.7912, "baseline_tfidf_lr_test_acc":
+         0.7775, "test_loss": 0.46, "val_acc": 0.5})
+    assert "| test metric | this model | baseline: nbsvm | baseline: tfidf lr |" in text
+    assert "| acc | 0.7935 | 0.7912 | 0.7775 |" in text and "| loss | 0.4600 | – | – |" in text
+    assert "val_acc" not in text
+    older = describe.metrics_table({"test_mse": 0.464, "baseline_test_mse": 0.4658})
+    assert older[-1] == "| mse | 0.4640 | 0.4658 |"
+    assert "[sentiment_lstm lr=0.02 · fadb53](#/experiments/1/runs/ee4e913b)" in text
     assert "(#/experiments/1/runs/ee4e913b/artifactPath/config.yaml)" in text
     assert "`data/market`" in text and "`d9eb4f44267a…` (clean)" in text
     assert "DVC md5 `1321f522da0a…`" in text
@@ -153,7 +157,7 @@ def test_mlflow_ui_shows_run_and_version_with_datasets_lineage_and_decision(
     for page in ("run", "version"):
         assert (out / f"market-regressor-v1-{page}.png").stat().st_size > 50_000
     version_page = (out / "market-regressor-v1-version.txt").read_text()
-    assert "REJECTED" in version_page and "non-neural baseline" in version_page
+    assert "REJECTED" in version_page and "baseline: least squares" in version_page
 
 
 @pytest.mark.slow

@@ -4,6 +4,7 @@ decided), with links inside the UI. Pure functions of tags and metrics."""
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 
@@ -59,16 +60,28 @@ def run_description(task: str, job: str, experiment_id: str, run_id: str,
     ])
 
 
-def metrics_table(metrics: Mapping[str, float], baseline_name: str = "baseline") -> list[str]:
-    """Each test metric beside its baseline's (`baseline_test_<m>`), if the run has one."""
-    tests = sorted(k for k in metrics if k.startswith("test_"))
+BASELINE = re.compile(r"baseline_(?:(?P<name>.+)_)?test_(?P<metric>.+)")
+
+
+def metrics_table(metrics: Mapping[str, float]) -> list[str]:
+    """Each test metric beside each baseline's (`baseline_<name>_test_<metric>`; older runs
+    recorded one unnamed `baseline_test_<metric>`), when the run has them."""
+    tests = sorted(k.removeprefix("test_") for k in metrics if k.startswith("test_"))
     if not tests:
         return ["_no test metrics recorded_"]
-    rows = ["| test metric | this model | " + baseline_name + " |", "|---|---:|---:|"]
-    for key in tests:
-        baseline = metrics.get(f"baseline_{key}")
-        rows.append(f"| {key.removeprefix('test_')} | {metrics[key]:.4f} | "
-                    + (f"{baseline:.4f}" if baseline is not None else "–") + " |")
+    baselines: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        if match := BASELINE.fullmatch(key):
+            name = (match["name"] or "baseline").replace("_", " ")
+            baselines.setdefault(name, {})[match["metric"]] = value
+    names = sorted(baselines)
+    rows = ["| test metric | this model | " + " | ".join(f"baseline: {n}" for n in names) + " |",
+            "|---|---:|" + "---:|" * len(names)]
+    for metric in tests:
+        cells = [f"{baselines[n][metric]:.4f}" if metric in baselines[n] else "–"
+                 for n in names]
+        rows.append(f"| {metric} | {metrics['test_' + metric]:.4f} | " + " | ".join(cells)
+                    + " |")
     return rows
 
 
@@ -79,7 +92,7 @@ def version_description(task: str, run_name: str, experiment_id: str, run_id: st
     return "\n".join([
         f"**{task}** trained by run {trained} · {config}",
         "",
-        *metrics_table(metrics, "non-neural baseline"),
+        *metrics_table(metrics),
         "",
         *lineage_lines(tags),
     ])

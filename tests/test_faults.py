@@ -80,7 +80,9 @@ def run_until(*args: str, env: dict[str, str], kill_at: str | list[str] | None =
     patterns = [re.compile(p) for p in ([kill_at] if isinstance(kill_at, str) else kill_at or [])]
     process = subprocess.Popen(
         [MODELYARD, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        errors="replace", env=cli_env({"PYTHONUNBUFFERED": "1", **env}), start_new_session=True,
+        errors="replace", start_new_session=True,
+        # MLflow's own narration marks some kill points: modelyard.quiet would drop it
+        env=cli_env({"PYTHONUNBUFFERED": "1", "MODELYARD_LIBRARY_NOTICES": "show", **env}),
         **(popen or {}),
     )
     job = Job(args, process.pid)

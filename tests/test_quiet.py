@@ -44,3 +44,14 @@ def test_mlflow_s_own_narration_is_dropped_by_logger_and_its_warnings_kept(caplo
     assert [(r.name, r.getMessage()) for r in caplog.records] == [
         ("mlflow.pyfunc", "Validating input example against model signature failed: ..."),
         ("modelyard.x", "Validating input example against model signature")]
+
+
+def test_every_notice_shows_when_asked(monkeypatch, caplog) -> None:
+    monkeypatch.setenv("MODELYARD_LIBRARY_NOTICES", "show")
+    log = logging.getLogger("mlflow.models.evaluation.default_evaluator")
+    for notice_filter in list(log.filters):  # as a fresh process has it
+        log.removeFilter(notice_filter)
+    silence_library_notices()
+    with caplog.at_level(logging.INFO, logger=log.name):
+        log.info("Testing metrics on first row...")
+    assert [r.getMessage() for r in caplog.records] == ["Testing metrics on first row..."]

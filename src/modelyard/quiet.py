@@ -34,20 +34,32 @@ LOG_NOTICES = {  # logger: messages it logs that tell a user nothing to act on (
 }
 
 
+# Warnings no user can act on, dropped at any level (a prefix this long names one warning)
+LOG_WARNINGS = {
+    # the gate scores integer class labels (0..9, 0/1), which MLflow cannot tell from counts
+    "mlflow.models.evaluation.evaluators.classifier": (
+        "According to the evaluation dataset label values, the model type looks like None, "
+        "but you specified model type 'classifier'",),
+}
+
+
 class _DropNotices(logging.Filter):
     """Drops one logger's INFO (or lower) records that start with one of its known notices;
     a warning or error that happens to start the same way still shows."""
 
-    def __init__(self, prefixes: tuple[str, ...]) -> None:
+    def __init__(self, prefixes: tuple[str, ...], up_to: int = logging.INFO) -> None:
         super().__init__()
-        self.prefixes = prefixes
+        self.prefixes, self.up_to = prefixes, up_to
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return (record.levelno > logging.INFO
+        return (record.levelno > self.up_to
                 or not str(record.msg).startswith(self.prefixes))
 
 
-_FILTERS = {name: _DropNotices(prefixes) for name, prefixes in LOG_NOTICES.items()}
+_FILTERS = {
+    **{name: _DropNotices(prefixes) for name, prefixes in LOG_NOTICES.items()},
+    **{name: _DropNotices(prefixes, logging.WARNING) for name, prefixes in LOG_WARNINGS.items()},
+}
 
 
 SHOW = "MODELYARD_LIBRARY_NOTICES"  # =show: keep every library notice (debugging; the fault

@@ -134,15 +134,17 @@ class DigitClassifier(Adapter):
     def describe(model: Any, datamodule: Any) -> tuple[ModelSignature, np.ndarray]:
         # No input schema: MLflow's tensor check refuses uint8 and a single image.
         columns = [ColSpec("long", "digit")] + [ColSpec("double", f"p{d}") for d in range(10)]
-        return ModelSignature(inputs=None, outputs=Schema(columns)), \
-            DigitClassifier.test_set(datamodule)[0][:2]
+        images = DigitClassifier.test_set(datamodule)[0][:2].astype(np.uint8)
+        return ModelSignature(inputs=None, outputs=Schema(columns)), images
 
     model_type = "classifier"
 
     @staticmethod
     def test_set(datamodule: Any) -> tuple[np.ndarray, np.ndarray]:
+        # pixels 0-255 as float64: what versions logged before the input contract also take
+        # (their signature refuses uint8), so a gate can score an older champion
         images, labels = datamodule.datasets["test"].tensors  # 0-1 floats, from uint8 / 255
-        return (images[:, 0] * 255.0).round().numpy().astype(np.uint8), labels.numpy()
+        return (images[:, 0] * 255.0).round().numpy().astype(np.float64), labels.numpy()
 
     @staticmethod
     def prediction(output: pd.DataFrame) -> np.ndarray:
@@ -190,7 +192,7 @@ ADAPTERS = {a.__name__: a for a in (MarketScorer, DigitClassifier, SentimentClas
 def predict_in_batches(model: Any, inputs: Any) -> pd.DataFrame:
     """A loaded version's predictions for any number of rows, images or texts, in requests of
     its own `max_rows` (the limit is on one request, not on a file or a test split)."""
-    batch = int((model.model_config or {}).get("max_rows") or len(inputs) or 1)
+    batch = Limits.from_config(model.model_config or {}).max_rows  # as the model sees it
     if len(inputs) <= batch:
         return model.predict(inputs)
     return pd.concat([model.predict(inputs[start:start + batch])

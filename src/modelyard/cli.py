@@ -202,8 +202,8 @@ def predict(options: argparse.Namespace) -> None:
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    from modelyard.registry.serving import explain, predict_in_batches, read_inputs
-    from modelyard.registry.versions import chosen_version, load_checked
+    from modelyard.registry.serving import explain, read_inputs
+    from modelyard.registry.versions import chosen_version, load_checked, predict_in_batches
 
     inputs = read_inputs(options.file)
     mlflow.set_registry_uri(client.tracking_uri)  # models:/ URIs resolve in the checked store

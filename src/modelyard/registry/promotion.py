@@ -22,9 +22,8 @@ from modelyard import project
 from modelyard.config import compose
 from modelyard.errors import ModelyardError
 from modelyard.registry.lock import promotion_lock
-from modelyard.registry.serving import predict_in_batches
 from modelyard.registry.versions import alias_version as _alias
-from modelyard.registry.versions import load_checked
+from modelyard.registry.versions import load_checked, predict_in_batches
 from modelyard.tracking.owner import owner_tags
 from modelyard.tracking.users import require_manage
 from modelyard.training import build

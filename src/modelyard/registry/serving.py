@@ -189,16 +189,6 @@ class SentimentClassifier(Adapter):
 ADAPTERS = {a.__name__: a for a in (MarketScorer, DigitClassifier, SentimentClassifier)}
 
 
-def predict_in_batches(model: Any, inputs: Any) -> pd.DataFrame:
-    """A loaded version's predictions for any number of rows, images or texts, in requests of
-    its own `max_rows` (the limit is on one request, not on a file or a test split)."""
-    batch = Limits.from_config(model.model_config or {}).max_rows  # as the model sees it
-    if len(inputs) <= batch:
-        return model.predict(inputs)
-    return pd.concat([model.predict(inputs[start:start + batch])
-                      for start in range(0, len(inputs), batch)], ignore_index=True)
-
-
 def read_inputs(path: str) -> Any:
     """A file as the raw input a served model takes: a CSV table, an image or .npy array of
     28x28 digits, or a text file with one review per line."""

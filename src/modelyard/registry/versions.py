@@ -100,3 +100,17 @@ def load_checked(version: ModelVersion, config: dict | None = None):
             f"weights_sha256 tag; refusing a tampered model"
         )
     return model
+
+
+def predict_in_batches(model, inputs):
+    """A loaded version's predictions for any number of rows, images or texts, in requests of
+    its own `max_rows` (the limit is on one request, not on a file or a test split)."""
+    import pandas as pd
+
+    from modelyard.registry.contract import Limits
+
+    batch = Limits.from_config(model.model_config or {}).max_rows  # as the model sees it
+    if len(inputs) <= batch:
+        return model.predict(inputs)
+    return pd.concat([model.predict(inputs[start:start + batch])
+                      for start in range(0, len(inputs), batch)], ignore_index=True)

@@ -4,7 +4,8 @@ plain strings.
 Every version is logged as code (MLflow's models-from-code: registry/model_code.py makes a
 `RawInputModel`), with the project's source, the weights as a state dict and the preprocessing
 as JSON (registry/packaging.py); loading one runs that source and unpickles nothing. The
-task's adapter below turns raw inputs into tensors and the network's scores into a table.
+task's adapter below turns raw inputs into tensors and the network's scores into a table,
+after the input contract (registry/contract.py) has checked them.
 """
 
 from __future__ import annotations
@@ -22,18 +23,12 @@ from mlflow.types.schema import AnyType
 
 from modelyard.registry.contract import (
     OUT_OF_RANGE_COLUMN,
-    InputError,
     Limits,
     checked_images,
     checked_table,
     checked_texts,
     table_contract,
 )
-
-
-def bad_input(message: str) -> MlflowException:
-    """An error the scoring server answers with HTTP 400 and this message alone."""
-    return InputError(message)
 
 
 class RawInputModel(PythonModel):

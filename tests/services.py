@@ -21,9 +21,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
-
 # The database role, and the team server's admin in the team-mode tests (MLflow wants 12+
 # characters for a user's password): the password must never show up in MLflow.
 USER, PASSWORD = "alice", "s3cret-pw-2718"
@@ -129,26 +126,3 @@ def served_model(model_uri: str, env: dict[str, str], port: int) -> Iterator[str
     full_env = {**os.environ, **env, "PATH": f"{bindir}:{os.environ['PATH']}"}  # uvicorn
     with background(command, full_env, f"http://127.0.0.1:{port}/ping"):
         yield f"http://127.0.0.1:{port}/invocations"
-
-
-def payloads(task: str, data_dir: Path) -> tuple[object, list[object]]:
-    """A good request and malformed ones: wrong shape, wrong column, empty strings, NaN."""
-    if task == "mnist_cnn":
-        images = np.load(data_dir / "digits" / "test.npz")["images"][:2]
-        return {"inputs": images.tolist()}, [
-            {"inputs": np.zeros((2, 27, 28)).tolist()},
-            {"inputs": [[[float("nan")] * 28] * 28]},
-        ]
-    if task == "sentiment_lstm":
-        return {"dataframe_split": {"columns": ["text"], "data": [["a wonderful film"]]}}, [
-            {"dataframe_split": {"columns": ["text"], "data": [[""]]}},
-            {"dataframe_split": {"columns": ["review"], "data": [["wrong column"]]}},
-        ]
-    rows = pd.read_csv(data_dir / "market" / "test.csv").head(2).drop(columns=["country",
-                                                                              "continent"])
-    good = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
-    return good, [
-        {"dataframe_split": json.loads(rows.drop(columns=["fertility"]).to_json(
-            orient="split", index=False))},
-        {"dataframe_records": [{**rows.iloc[0].to_dict(), "fertility": None}]},
-    ]

@@ -5,16 +5,19 @@ store of the module's own."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 import torch
 import yaml
+from contract_cases import market_cases
 
 from modelyard.config import compose
 from modelyard.errors import ModelyardError
@@ -152,3 +155,65 @@ def test_a_version_logged_as_a_pickle_is_refused_and_its_weights_register_again_
         again = register(cfg, model_file, datamodule)
         assert again.version != old.version
         load_checked(again).predict(registered.rows)
+
+
+def test_the_version_answers_the_market_contract_through_mlflow_s_request_handling(
+        registered: Registered, data_dir: Path) -> None:
+    """MLflow's own request code (`mlflow models serve` minus HTTP) with the logged signature:
+    nothing is refused or converted before the model's checks, which answer 400 alone."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.pyfunc.scoring_server import invocations
+
+    model = load_checked(registered.version)
+    for case in market_cases(data_dir):
+        try:
+            answer = invocations(json.dumps(case.body), "application/json", model,
+                                 model.metadata.get_input_schema())
+            status, message = answer.status, ""
+        except MlflowException as err:
+            status, message = err.get_http_status_code(), json.loads(err.serialize_as_json())
+        assert status == case.status, (case.label, message)
+        if status != 200:
+            assert case.fragment in message["message"] and "stack_trace" not in message
+
+
+def test_flag_mode_scores_out_of_range_rows_and_names_their_columns(
+        registered: Registered) -> None:
+    import mlflow
+
+    rows = registered.rows.assign(life_expectancy=[70.0, -500.0, 70.0, 70.0, 70.0])
+    uri = f"models:/{registered.version.name}/{registered.version.version}"
+    flagged = mlflow.pyfunc.load_model(uri, model_config={"out_of_range": "flag"}).predict(rows)
+    assert flagged["out_of_range"].tolist() == ["", "life_expectancy", "", "", ""]
+    assert np.isfinite(flagged["log_gdp"]).all()
+
+
+def test_predict_names_the_versions_when_the_model_has_no_champion(
+        registered: Registered, data_dir: Path, capsys: pytest.CaptureFixture,
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, fluent_mlflow: None) -> None:
+    from modelyard.cli import main
+    from modelyard.tracking.store import HTTP_CLIENT_ENV
+
+    # what `main` sets for its process, put back afterwards
+    for key, value in {**HTTP_CLIENT_ENV, "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "false"}.items():
+        monkeypatch.setenv(key, os.environ.get(key, value))
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", registered.tracking_uri)
+    csv = data_dir / "market" / "test.csv"
+    with pytest.raises(SystemExit) as ended:
+        main(["predict", "market-regressor", str(csv)])
+    assert ended.value.code == 2
+    assert capsys.readouterr().err.strip() == (
+        "modelyard: error: market-regressor has no version with the alias 'champion'; aliases: "
+        "challenger (v1); versions: 1; choose with --alias <alias> or --version <n>")
+
+    pd.read_csv(csv).drop(columns=["fertility"]).to_csv(tmp_path / "rows.csv", index=False)
+    with pytest.raises(SystemExit):
+        main(["predict", "market-regressor", str(tmp_path / "rows.csv"), "--version", "1"])
+    assert "missing column(s) 'fertility'" in capsys.readouterr().err
+
+    main(["predict", "market-regressor", str(csv), "--alias", "challenger"])
+    assert capsys.readouterr().out.splitlines()[0] == "log_gdp"
+
+    with pytest.raises(SystemExit) as ended:
+        main(["predict", "--help"])
+    assert ended.value.code == 0 and "--version" in capsys.readouterr().out

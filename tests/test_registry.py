@@ -26,23 +26,26 @@ model = mlflow.pyfunc.load_model(f"models:/{name}@challenger")
 out = {}
 if name == "mnist-cnn":
     images = np.load(f"{data_dir}/digits/test.npz")["images"][:4]
-    as_uint8 = model.predict(images.astype(np.float64))
-    as_float = model.predict(images.astype(np.float64) / 255.0)
+    as_uint8 = model.predict(images)
+    as_float = model.predict(images.astype(np.float32).reshape(4, 784))  # 0-255 either way
+    single = model.predict(images[0])  # one image, no batch axis
     out["columns"] = list(as_uint8.columns)
-    out["same"] = as_uint8["digit"].tolist() == as_float["digit"].tolist()
+    out["same"] = (as_uint8["digit"].tolist() == as_float["digit"].tolist()
+                   and single["digit"].tolist() == as_uint8["digit"].tolist()[:1])
     out["sums"] = as_uint8[[f"p{d}" for d in range(10)]].sum(axis=1).round(4).tolist()
     bad = [np.full((2, 28, 28), np.nan), np.full((1, 28, 28), 300.0)]
 elif name == "sentiment-lstm":
-    frame = model.predict(pd.DataFrame({"text": ["a moving, beautiful film", "dull and lifeless"]}))
+    frame = model.predict(["a moving, beautiful film", "dull and lifeless"])  # a plain list
     out["columns"] = list(frame.columns)
     out["labels"] = sorted(set(frame["label"]))
-    bad = [pd.DataFrame({"text": [""]}), pd.DataFrame({"text": []}, dtype=str)]
+    bad = [pd.DataFrame({"text": [""]}), pd.DataFrame({"text": []}, dtype=str), [None], [42]]
 else:
     rows = pd.read_csv(f"{data_dir}/market/test.csv").head(3)
     frame = model.predict(rows)  # extra columns (country, year, ...) are fine
     out["columns"] = list(frame.columns)
     out["finite"] = bool(np.isfinite(frame["log_gdp"]).all())
-    bad = [rows.drop(columns=["fertility"]), rows.assign(fertility=np.nan)]
+    bad = [rows.drop(columns=["fertility"]), rows.assign(fertility=np.nan),
+           rows.assign(life_expectancy=-500.0)]
 out["errors"] = []
 for payload in bad:
     try:

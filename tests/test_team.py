@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from contract_cases import market_cases
 from mlflow.tracking import MlflowClient
 
 from conftest import MODELYARD, cli_env, free_port, modelyard_server, run_cli
-from services import PASSWORD, USER, Postgres, payloads, post_json, served_model
+from services import PASSWORD, USER, Postgres, post_json, served_model
 
 NAME = "market-regressor"
 TEAM_MODELS = {"market-regressor", "mnist-cnn", "sentiment-lstm"}
@@ -161,10 +162,11 @@ def test_a_team_trains_promotes_races_rolls_back_and_serves_through_the_server(
     assert {m.name for m in client.search_registered_models()} == TEAM_MODELS  # lock released
 
     with served_model(f"models:/{NAME}@champion", pete, free_port()) as url:
-        good, bad = payloads("market_regressor", data_dir)
-        status, body = post_json(url, good)
+        good, *_, missing = [c for c in market_cases(data_dir) if c.status == 200
+                             or c.label == "column fertility missing"]
+        status, body = post_json(url, good.body)
         assert status == 200 and len(body["predictions"]) == 2, body
-        assert 400 <= post_json(url, bad[0])[0] < 500
+        assert post_json(url, missing.body)[0] == 400
 
     refused = one_line_refusal(run_cli("models", "rollback", NAME, env=rita))
     assert "may not roll back" in refused and "needs MANAGE permission" in refused

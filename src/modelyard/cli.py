@@ -203,13 +203,13 @@ def predict(options: argparse.Namespace) -> None:
     from mlflow.exceptions import MlflowException
 
     from modelyard.registry.serving import explain, read_inputs
-    from modelyard.registry.versions import load_checked
+    from modelyard.registry.versions import chosen_version, load_checked, predict_in_batches
 
     inputs = read_inputs(options.file)
     mlflow.set_registry_uri(client.tracking_uri)  # models:/ URIs resolve in the checked store
+    version = chosen_version(client, options.name, options.alias, options.version)
     try:
-        version = client.get_model_version_by_alias(options.name, options.alias)
-        predictions = load_checked(version).predict(inputs)
+        predictions = predict_in_batches(load_checked(version), inputs)
     except MlflowException as err:
         raise ConfigError(explain(err)) from None
     print(predictions.to_csv(index=False), end="")
@@ -331,10 +331,14 @@ def parser() -> argparse.ArgumentParser:
                   models_reproduce, models)
     sub.add_argument("ref", metavar="<name>/<version>|<name>@<alias>")
     sub.add_argument("--tolerance", type=float, default=1e-6)
-    sub = command("predict", "score a CSV, an image/.npy or a .txt of reviews offline", predict)
-    sub.add_argument("name")
-    sub.add_argument("file")
-    sub.add_argument("--alias", default="champion")
+    sub = command("predict", "score a CSV, an image/.npy or a .txt of reviews offline; the "
+                  "predictions go to stdout as CSV", predict)
+    sub.add_argument("name", help="registered model, e.g. mnist-cnn (`modelyard models list`)")
+    sub.add_argument("file", help="market: CSV with the feature columns; digits: a 28x28 "
+                     "image or .npy of (N, 28, 28) pixels 0-255; reviews: .txt, one per line")
+    which = sub.add_mutually_exclusive_group()
+    which.add_argument("--alias", help="the version with this alias (default: champion)")
+    which.add_argument("--version", help="this version number")
     sub = command("plots", "the pipeline's figures from its history and predictions", plots)
     sub.add_argument("task")
     overrides(sub)

@@ -20,15 +20,19 @@ WEIGHTS = "weights"                  # artifact names, as the pyfunc's context s
 HYPERPARAMETERS = "hyperparameters"
 PREPROCESSING = "preprocessing"
 MODEL_PACKAGE = "modelyard.models."  # the only classes a registered version may name
+CONTRACT = "input_contract"  # preprocessing.json's entry for the serving checks, not the model
 
 
 class TamperedModel(ValueError):
     """Weights that are not the ones registered."""
 
 
-def write_model_files(model: Any, directory: Path, configured: set[str]) -> dict[str, str]:
+def write_model_files(model: Any, directory: Path, configured: set[str],
+                      contract: dict[str, Any] | None = None) -> dict[str, str]:
     """The model's files in `directory`; `configured`: the hyperparameter names that come from
-    the model config (the rest were fitted on data). Returns artifact name -> path."""
+    the model config (the rest were fitted on data); `contract`: what the train split says a
+    plausible input is (registry/contract.py), kept beside the fitted preprocessing.
+    Returns artifact name -> path."""
     hparams = dict(model.hparams)
     files = {
         WEIGHTS: directory / "weights.pt",
@@ -39,6 +43,8 @@ def write_model_files(model: Any, directory: Path, configured: set[str]) -> dict
     torch.save(state, files[WEIGHTS])
     for name, keep in ((HYPERPARAMETERS, True), (PREPROCESSING, False)):
         chosen = {k: v for k, v in hparams.items() if (k in configured) == keep}
+        if not keep and contract:
+            chosen[CONTRACT] = contract
         files[name].write_text(json.dumps(chosen, indent=1, sort_keys=True) + "\n")
     return {name: str(path) for name, path in files.items()}
 
@@ -71,6 +77,12 @@ def read_model(class_path: str, files: dict[str, str], expected_sha256: str) -> 
     arguments = {}
     for name in (HYPERPARAMETERS, PREPROCESSING):
         arguments.update(json.loads(Path(files[name]).read_text()))
+    arguments.pop(CONTRACT, None)
     model = _model_class(class_path)(**arguments)
     model.load_state_dict(state)
     return model.eval()
+
+
+def read_contract(files: dict[str, str]) -> dict[str, Any]:
+    """The input contract stored with the preprocessing ({} for versions without one)."""
+    return json.loads(Path(files[PREPROCESSING]).read_text()).get(CONTRACT, {})

@@ -23,7 +23,7 @@ from modelyard.config import compose
 from modelyard.errors import ModelyardError
 from modelyard.registry.lock import promotion_lock
 from modelyard.registry.versions import alias_version as _alias
-from modelyard.registry.versions import load_checked
+from modelyard.registry.versions import load_checked, predict_in_batches
 from modelyard.tracking import describe
 from modelyard.tracking.owner import owner_tags
 from modelyard.tracking.users import require_manage
@@ -64,8 +64,9 @@ def _frozen_test_datamodule(cfg: DictConfig, challenger: ModelVersion):
 
 
 def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, role: str):
-    model = load_checked(version)
-    predicted = wrapper.prediction(model.predict(inputs))
+    # a test row a little outside the train split's range is scored, not refused
+    model = load_checked(version, {"out_of_range": "flag"})
+    predicted = wrapper.prediction(predict_in_batches(model, inputs))
     frame = pd.DataFrame({"target": targets, "prediction": predicted})
     # tagged with what it scored, so the run links back to the version (and the UI shows it)
     with mlflow.start_run(run_name=f"{role} v{version.version}", nested=True,
@@ -112,12 +113,21 @@ def lock_settings(overrides: list[str] | None) -> dict[str, float]:
     return dict(compose("registry/default", mine).registry.lock)
 
 
-def input_schema(version: ModelVersion) -> str | None:
-    """The model's input signature as JSON (None: it has none)."""
+def input_names(version: ModelVersion) -> list[str] | None:
+    """The input columns the model's signature names (None: it names none). Types are left
+    to the model's own input contract (registry/contract.py), so versions logged before and
+    after it compare by names alone."""
     from mlflow.models import get_model_info
 
     signature = get_model_info(f"models:/{version.name}/{version.version}").signature
-    return signature.inputs.to_json() if signature and signature.inputs else None
+    inputs = signature.inputs if signature else None
+    return inputs.input_names() if inputs is not None and inputs.has_input_names() else None
+
+
+def inputs_differ(challenger: ModelVersion, champion: ModelVersion) -> bool:
+    """Both versions name their input columns, and not the same ones."""
+    mine, theirs = input_names(challenger), input_names(champion)
+    return mine is not None and theirs is not None and mine != theirs
 
 
 def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None) -> Decision:
@@ -144,7 +154,7 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
         return Decision(name, False, "the challenger is already champion", policy.metric,
                         str(challenger.version), str(champion.version))
 
-    if champion is not None and input_schema(challenger) != input_schema(champion):
+    if champion is not None and inputs_differ(challenger, champion):
         raise ModelyardError(
             f"{name} v{challenger.version} takes other inputs than champion v{champion.version} "
             f"(input schemas differ): register it under a model name of its own"

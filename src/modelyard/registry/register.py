@@ -17,7 +17,7 @@ from hydra.utils import get_class
 from mlflow.entities import Run
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 import modelyard
 from modelyard.registry.packaging import write_model_files
@@ -87,14 +87,19 @@ def import_run(client: MlflowClient, cfg: DictConfig, model: Any, model_file: Pa
 
 
 def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, datamodule: Any,
-               name: str, configured: set[str], weights: str) -> str:
+               name: str, configured: set[str], weights: str,
+               serving: dict[str, Any] | None = None) -> str:
     """Log the model into the run as code (registry/model_code.py and the project's source),
-    its weights as a state dict, its preprocessing as JSON; return its model URI.
-    `configured`: the hyperparameter names the model config sets."""
+    its weights as a state dict, its preprocessing and input contract as JSON; return its
+    model URI. `configured`: the hyperparameter names the model config sets; `serving`: the
+    input limits (conf/registry `serving:`), kept in the model config."""
     import tempfile
 
     import mlflow
 
+    from modelyard.registry.contract import Limits
+
+    Limits.from_config(serving or {})  # a bad setting is refused before anything is logged
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     signature, example = wrapper.describe(model, datamodule)
@@ -103,8 +108,10 @@ def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, datamo
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=str(MODEL_CODE),
-            artifacts=write_model_files(model, Path(tmp), configured),
+            artifacts=write_model_files(model, Path(tmp), configured,
+                                        wrapper.input_contract(datamodule)),
             model_config={
+                **(serving or {}),
                 "adapter": wrapper.__name__,
                 "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
                 "weights_sha256": weights,  # read_model refuses other weights
@@ -156,7 +163,7 @@ def register(cfg: DictConfig, model_file: Path, datamodule: Any,
                                                      datamodule, weights)
         configured = set(cfg.model) - {"_target_", "_partial_"}
         uri = log_pyfunc(tracking_uri, run.info.run_id, wrapper, model, datamodule, cfg.task,
-                         configured, weights)
+                         configured, weights, OmegaConf.to_container(registry.serving))
         import mlflow
 
         version = mlflow.register_model(uri, name, tags=version_tags(run, weights))

@@ -4,7 +4,8 @@ plain strings.
 Every version is logged as code (MLflow's models-from-code: registry/model_code.py makes a
 `RawInputModel`), with the project's source, the weights as a state dict and the preprocessing
 as JSON (registry/packaging.py); loading one runs that source and unpickles nothing. The
-task's adapter below turns raw inputs into tensors and the network's scores into a table.
+task's adapter below turns raw inputs into tensors and the network's scores into a table,
+after the input contract (registry/contract.py) has checked them.
 """
 
 from __future__ import annotations
@@ -15,15 +16,19 @@ import numpy as np
 import pandas as pd
 import torch
 from mlflow.exceptions import MlflowException
-from mlflow.models import ModelSignature, infer_signature
-from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
+from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel
-from mlflow.types import ColSpec, Schema, TensorSpec
+from mlflow.types import ColSpec, Schema
+from mlflow.types.schema import AnyType
 
-
-def bad_input(message: str) -> MlflowException:
-    """An error the scoring server answers with HTTP 400 and this message."""
-    return MlflowException(message, error_code=INVALID_PARAMETER_VALUE)
+from modelyard.registry.contract import (
+    OUT_OF_RANGE_COLUMN,
+    Limits,
+    checked_images,
+    checked_table,
+    checked_texts,
+    table_contract,
+)
 
 
 class RawInputModel(PythonModel):
@@ -31,7 +36,7 @@ class RawInputModel(PythonModel):
     weights hash in the model config) and hands inputs to the task's adapter."""
 
     def load_context(self, context: Any) -> None:
-        from modelyard.registry.packaging import TamperedModel, read_model
+        from modelyard.registry.packaging import TamperedModel, read_contract, read_model
 
         config = context.model_config
         adapter = ADAPTERS.get(config.get("adapter"))
@@ -43,7 +48,7 @@ class RawInputModel(PythonModel):
                                config["weights_sha256"])
         except TamperedModel as err:
             raise MlflowException(str(err)) from None
-        self.adapter = adapter(model)
+        self.adapter = adapter(model, Limits.from_config(config), read_contract(context.artifacts))
 
     def predict(self, context, model_input, params=None) -> pd.DataFrame:
         return self.adapter.predict(model_input)
@@ -51,41 +56,51 @@ class RawInputModel(PythonModel):
 
 class Adapter:
     """Raw inputs of one task -> the network -> a table; also how the task is described to
-    MLflow (signature, example) and scored by the promotion gate."""
+    MLflow (signature, example) and scored by the promotion gate. `limits` and `contract`:
+    the input contract (registry/contract.py) from the model config and preprocessing JSON."""
 
-    def __init__(self, model: Any) -> None:
+    def __init__(self, model: Any, limits: Limits | None = None,
+                 contract: dict[str, Any] | None = None) -> None:
         self.model = model
+        self.limits = limits or Limits()
+        self.contract = contract or {}
 
     def run(self, inputs: Any) -> torch.Tensor:
         with torch.inference_mode():
             return self.model.scores(self.model(inputs))
 
+    @staticmethod
+    def input_contract(datamodule: Any) -> dict[str, Any]:
+        """What the train split says about plausible inputs (stored in preprocessing.json)."""
+        return {}
+
 
 class MarketScorer(Adapter):
-    """DataFrame of named indicator columns -> predicted log GDP per row."""
+    """A table of the named indicator columns (extra columns ignored) -> predicted log GDP
+    per row; values are checked against the train split (contract.checked_table)."""
 
     def predict(self, model_input: Any) -> pd.DataFrame:
         names = list(self.model.hparams.feature_names)
-        frame = pd.DataFrame(model_input)
-        missing = [n for n in names if n not in frame.columns]
-        if missing:
-            raise bad_input(f"missing column(s) {missing}; expected {names}")
-        if frame.empty:
-            raise bad_input("no rows to score")
-        try:
-            values = frame[names].to_numpy(dtype=np.float32)
-        except (TypeError, ValueError) as err:
-            raise bad_input(f"non-numeric indicator value: {err}") from None
-        if not np.isfinite(values).all():
-            raise bad_input("NaN or infinite indicator value")
-        return pd.DataFrame({"log_gdp": self.run(torch.from_numpy(values)).numpy()})
+        values, flags = checked_table(model_input, names, self.contract, self.limits)
+        frame = pd.DataFrame({"log_gdp": self.run(torch.from_numpy(values)).numpy()})
+        if flags is not None:
+            frame[OUT_OF_RANGE_COLUMN] = flags
+        return frame
+
+    @staticmethod
+    def input_contract(datamodule: Any) -> dict[str, Any]:
+        return table_contract(datamodule.frames["train"], list(datamodule.features))
 
     @staticmethod
     def describe(model: Any, datamodule: Any) -> tuple[ModelSignature, pd.DataFrame]:
-        # Column types as in the data files (a year is an integer), so rows read from the
-        # same kind of CSV pass MLflow's schema check.
-        example = datamodule.frames["test"][list(model.hparams.feature_names)].head(3)
-        return infer_signature(example, pd.DataFrame({"log_gdp": [0.0]})), example
+        # Names only (any type, optional): MLflow's schema check would otherwise refuse or
+        # convert values before the model's own checks could name the problem.
+        names = list(model.hparams.feature_names)
+        signature = ModelSignature(
+            inputs=Schema([ColSpec(AnyType(), n, required=False) for n in names]),
+            outputs=Schema([ColSpec("double", "log_gdp")]),
+        )
+        return signature, datamodule.frames["test"][names].head(3)
 
     model_type = "regressor"
 
@@ -100,39 +115,31 @@ class MarketScorer(Adapter):
 
 
 class DigitClassifier(Adapter):
-    """(N, 28, 28) images, uint8 0-255 or float 0-1 -> digit and its 10 probabilities."""
+    """One 28x28 image or a batch (N, 28, 28) / (N, 784), pixels 0-255 of any integer or float
+    type -> digit and its 10 probabilities."""
 
     def predict(self, model_input: Any) -> pd.DataFrame:
-        images = np.asarray(model_input, dtype=np.float64)
-        if images.ndim == 2 and images.shape == (28, 28):
-            images = images[None]
-        if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) == 0:
-            raise bad_input(f"expected images of shape (N, 28, 28), got {images.shape}")
-        if not np.isfinite(images).all() or images.min() < 0 or images.max() > 255:
-            raise bad_input("pixels must be finite, 0-255 (uint8) or 0-1 (float)")
-        if images.max() > 1.0:  # uint8 scale
-            images = images / 255.0
-        probabilities = self.run(torch.from_numpy(images).float().unsqueeze(1)).numpy()
+        images = checked_images(model_input, self.limits)
+        probabilities = self.run(torch.from_numpy(images).unsqueeze(1)).numpy()
         frame = pd.DataFrame(probabilities, columns=[f"p{d}" for d in range(10)])
         frame.insert(0, "digit", probabilities.argmax(axis=1))
         return frame
 
     @staticmethod
     def describe(model: Any, datamodule: Any) -> tuple[ModelSignature, np.ndarray]:
+        # No input schema: MLflow's tensor check refuses uint8 and a single image.
         columns = [ColSpec("long", "digit")] + [ColSpec("double", f"p{d}") for d in range(10)]
-        signature = ModelSignature(
-            inputs=Schema([TensorSpec(np.dtype(np.float64), (-1, 28, 28))]),
-            outputs=Schema(columns),
-        )
-        images = datamodule.datasets["test"].tensors[0][:2, 0].numpy() * 255.0
-        return signature, images.round().astype(np.float64)
+        images = DigitClassifier.test_set(datamodule)[0][:2].astype(np.uint8)
+        return ModelSignature(inputs=None, outputs=Schema(columns)), images
 
     model_type = "classifier"
 
     @staticmethod
     def test_set(datamodule: Any) -> tuple[np.ndarray, np.ndarray]:
-        images, labels = datamodule.datasets["test"].tensors
-        return images[:, 0].numpy().astype(np.float64), labels.numpy()
+        # pixels 0-255 as float64: what versions logged before the input contract also take
+        # (their signature refuses uint8), so a gate can score an older champion
+        images, labels = datamodule.datasets["test"].tensors  # 0-1 floats, from uint8 / 255
+        return (images[:, 0] * 255.0).round().numpy().astype(np.float64), labels.numpy()
 
     @staticmethod
     def prediction(output: pd.DataFrame) -> np.ndarray:
@@ -140,17 +147,11 @@ class DigitClassifier(Adapter):
 
 
 class SentimentClassifier(Adapter):
-    """Plain strings (a `text` column or a list) -> positive/negative and P(positive)."""
+    """One string, a list of strings or a one-column table (`text`) -> positive/negative and
+    P(positive)."""
 
     def predict(self, model_input: Any) -> pd.DataFrame:
-        if isinstance(model_input, pd.DataFrame):
-            if "text" not in model_input.columns:
-                raise bad_input(f"expected a 'text' column, got {list(model_input.columns)}")
-            texts = model_input["text"].tolist()
-        else:
-            texts = list(model_input)
-        if not texts or any(not isinstance(t, str) or not t.strip() for t in texts):
-            raise bad_input("expected a non-empty list of non-empty strings")
+        texts = checked_texts(model_input, self.limits)
         probability = self.run(texts).numpy()
         return pd.DataFrame({
             "label": np.where(probability >= 0.5, "positive", "negative"),
@@ -159,8 +160,10 @@ class SentimentClassifier(Adapter):
 
     @staticmethod
     def describe(model: Any, datamodule: Any) -> tuple[ModelSignature, pd.DataFrame]:
+        # No input schema: MLflow's string column turns a null into the word "None" and a
+        # plain list of strings into an empty table.
         signature = ModelSignature(
-            inputs=Schema([ColSpec("string", "text")]),
+            inputs=None,
             outputs=Schema([ColSpec("string", "label"), ColSpec("double", "probability_positive")]),
         )
         texts, _ = datamodule.texts_and_labels("test")
@@ -199,12 +202,12 @@ def read_inputs(path: str) -> Any:
                 raise DataError(f"{file}: no rows to score (a header line, then one row each)")
             return frame
         if suffix == ".npy":
-            return np.load(file).astype(np.float64)
+            return np.load(file, allow_pickle=False)
         if suffix in (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".gif"):
             from PIL import Image
 
             with Image.open(file) as image:
-                return np.asarray(image.convert("L"), dtype=np.float64)[None]
+                return np.asarray(image.convert("L"))
         if suffix == ".txt":
             lines = [line.strip() for line in file.read_text().splitlines() if line.strip()]
             if not lines:  # else an empty float column, which MLflow refuses as "<U0"

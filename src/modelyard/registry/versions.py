@@ -15,6 +15,33 @@ def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion |
         return None
 
 
+def chosen_version(client: MlflowClient, name: str, alias: str | None,
+                   version: str | None) -> ModelVersion:
+    """The version a user named (`version`, else `alias`, else champion); when there is none,
+    an error that says which versions and aliases exist and how to pick one."""
+    from modelyard.errors import ConfigError
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException:
+        known = sorted(m.name for m in client.search_registered_models())
+        raise ConfigError(f"no registered model {name!r}; there are: "
+                          f"{', '.join(known) or 'none'}") from None
+    try:
+        if version is not None:
+            return client.get_model_version(name, version)
+        return client.get_model_version_by_alias(name, alias or "champion")
+    except MlflowException:
+        pass
+    versions = sorted(int(v.version) for v in client.search_model_versions(f"name='{name}'"))
+    aliases = ", ".join(f"{a} (v{v})" for a, v in sorted(model.aliases.items())) or "none"
+    wanted = (f"no version {version}" if version is not None
+              else f"no version with the alias {alias or 'champion'!r}")
+    raise ConfigError(f"{name} has {wanted}; aliases: "
+                      f"{aliases}; versions: {', '.join(map(str, versions)) or 'none'}; "
+                      "choose with --alias <alias> or --version <n>")
+
+
 def list_versions(client: MlflowClient, name: str | None = None) -> list[dict[str, str]]:
     """Every registered version (of one model, or all), newest first, as table rows."""
     names = [name] if name else sorted(m.name for m in client.search_registered_models())
@@ -39,18 +66,24 @@ def list_versions(client: MlflowClient, name: str | None = None) -> list[dict[st
     return rows
 
 
-def load_checked(version: ModelVersion):
+def load_checked(version: ModelVersion, config: dict | None = None):
     """A registered version as a pyfunc model, refused when the weights it ships are not the
     ones its `weights_sha256` tag recorded at registration. (The model checks its weights file
     against its own model config when it loads; this checks that config against the registry.)
-    """
+    `config`: model config values to use instead of the logged ones, where the version has
+    such a key (older versions lack the serving settings)."""
     import mlflow
 
     from modelyard.errors import ModelyardError
 
     uri = f"models:/{version.name}/{version.version}"
+    if config:
+        from mlflow.models import get_model_info
+
+        logged = get_model_info(uri).flavors.get("python_function", {}).get("config") or {}
+        config = {k: v for k, v in config.items() if k in logged} or None
     try:
-        model = mlflow.pyfunc.load_model(uri)
+        model = mlflow.pyfunc.load_model(uri, model_config=config)
     except MlflowException as err:
         if "using pickle is disallowed" not in str(err):
             raise
@@ -67,3 +100,17 @@ def load_checked(version: ModelVersion):
             f"weights_sha256 tag; refusing a tampered model"
         )
     return model
+
+
+def predict_in_batches(model, inputs):
+    """A loaded version's predictions for any number of rows, images or texts, in requests of
+    its own `max_rows` (the limit is on one request, not on a file or a test split)."""
+    import pandas as pd
+
+    from modelyard.registry.contract import Limits
+
+    batch = Limits.from_config(model.model_config or {}).max_rows  # as the model sees it
+    if len(inputs) <= batch:
+        return model.predict(inputs)
+    return pd.concat([model.predict(inputs[start:start + batch])
+                      for start in range(0, len(inputs), batch)], ignore_index=True)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import warnings
 
-from modelyard.quiet import silence_library_notices
+import pytest
+
+from modelyard.quiet import silence_library_notices, without_forced_notice
 
 
 def test_known_notices_are_silenced_and_every_other_warning_still_shows() -> None:
@@ -58,3 +60,26 @@ def test_every_notice_shows_when_asked(monkeypatch, caplog) -> None:
     with caplog.at_level(logging.INFO, logger=log.name):
         log.info("Testing metrics on first row...")
     assert [r.getMessage() for r in caplog.records] == ["Testing metrics on first row..."]
+
+
+def forced_notices(tag: str) -> None:
+    """As MLflow warns about a predict without type hints: in colour, under its own filter."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("once", category=UserWarning)
+        warnings.warn(f"\x1b[33mAdd type hints to the `predict` method ({tag})\x1b[0m",
+                      UserWarning, stacklevel=1)
+        warnings.warn(f"a warning of this project's own ({tag})", UserWarning, stacklevel=1)
+
+
+@pytest.mark.parametrize("show", [False, True])
+def test_a_notice_forced_through_a_librarys_own_filter_is_dropped_and_others_kept(
+        show: bool, monkeypatch) -> None:
+    if show:
+        monkeypatch.setenv("MODELYARD_LIBRARY_NOTICES", "show")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with without_forced_notice("Add type hints to the `predict` method"):
+            forced_notices(f"show={show}")
+    shown = [str(w.message) for w in caught]
+    assert f"a warning of this project's own (show={show})" in shown
+    assert any("Add type hints" in m for m in shown) == show

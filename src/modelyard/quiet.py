@@ -9,6 +9,8 @@ from __future__ import annotations
 import logging
 import os
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 NOTICES = [  # (category, module, message): regular expressions matched from the start
     # dataset schemas: labels are integers by design, and missing values never get that far
@@ -77,3 +79,17 @@ def silence_library_notices() -> None:
     # MLflow draws a progress bar for every artifact it reads back (a model's few small files
     # at each registration and promotion); a user who wants them sets it to true
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+@contextmanager
+def without_forced_notice(start: str) -> Iterator[None]:
+    """Drops one warning a library raises under warning filters of its own, which no filter
+    outside can reach (MLflow wraps its checks in `simplefilter("once")`); any other warning
+    raised meanwhile is shown as usual."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    for w in caught:
+        text = str(w.message).lstrip("\x1b[0123456789m")  # after a terminal colour code
+        if not text.startswith(start) or os.environ.get(SHOW) == "show":
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -21,6 +21,7 @@ from mlflow.pyfunc import PythonModel
 from mlflow.types import ColSpec, Schema
 from mlflow.types.schema import AnyType
 
+from modelyard.quiet import without_forced_notice
 from modelyard.registry.contract import (
     OUT_OF_RANGE_COLUMN,
     Limits,
@@ -30,28 +31,32 @@ from modelyard.registry.contract import (
     table_contract,
 )
 
+# MLflow checks a PythonModel's predict for type hints when the class is made, and says to
+# add some: there are none on purpose, since hints would have MLflow convert inputs before the
+# input contract (registry/contract.py) sees them
+with without_forced_notice("Add type hints to the `predict` method"):
+    class RawInputModel(PythonModel):
+        """The pyfunc of every version: rebuilds the network from its files (checked against the
+        weights hash in the model config) and hands inputs to the task's adapter."""
 
-class RawInputModel(PythonModel):
-    """The pyfunc of every version: rebuilds the network from its files (checked against the
-    weights hash in the model config) and hands inputs to the task's adapter."""
+        def load_context(self, context: Any) -> None:
+            from modelyard.registry.packaging import TamperedModel, read_contract, read_model
 
-    def load_context(self, context: Any) -> None:
-        from modelyard.registry.packaging import TamperedModel, read_contract, read_model
+            config = context.model_config
+            adapter = ADAPTERS.get(config.get("adapter"))
+            if adapter is None:
+                raise MlflowException(f"unknown adapter {config.get('adapter')!r}: one of "
+                                      f"{sorted(ADAPTERS)}")
+            try:
+                model = read_model(config["model_class"], context.artifacts,
+                                   config["weights_sha256"])
+            except TamperedModel as err:
+                raise MlflowException(str(err)) from None
+            self.adapter = adapter(model, Limits.from_config(config),
+                                   read_contract(context.artifacts))
 
-        config = context.model_config
-        adapter = ADAPTERS.get(config.get("adapter"))
-        if adapter is None:
-            raise MlflowException(f"unknown adapter {config.get('adapter')!r}: one of "
-                                  f"{sorted(ADAPTERS)}")
-        try:
-            model = read_model(config["model_class"], context.artifacts,
-                               config["weights_sha256"])
-        except TamperedModel as err:
-            raise MlflowException(str(err)) from None
-        self.adapter = adapter(model, Limits.from_config(config), read_contract(context.artifacts))
-
-    def predict(self, context, model_input, params=None) -> pd.DataFrame:
-        return self.adapter.predict(model_input)
+        def predict(self, context, model_input, params=None) -> pd.DataFrame:
+            return self.adapter.predict(model_input)
 
 
 class Adapter:

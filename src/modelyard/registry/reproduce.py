@@ -19,7 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -30,6 +30,7 @@ from mlflow.tracking import MlflowClient
 
 from modelyard import project
 from modelyard.errors import ModelyardError, one_line
+from modelyard.registry.contract import Limits
 from modelyard.tracking import lineage
 
 LINEAGE_TAGS = ("git.sha", "data.manifest_sha256", "dvc.data_md5", "seed", "torch.version",
@@ -38,8 +39,9 @@ LINEAGE_TAGS = ("git.sha", "data.manifest_sha256", "dvc.data_md5", "seed", "torc
 OUTPUT_OVERRIDES = ("paths.output_root=", "hydra.run.dir=", "registry.register=")
 # Config keys that name places, not choices: they legitimately differ between the two runs.
 PLACE_KEYS = ("paths.", "logger.", "hydra", "registry.register")
-# Run params that are not config: the pyfunc's model_config, logged when it was registered.
-NOT_CONFIG = ("model_class", "adapter", "weights_sha256")
+# Run params that are not config: the pyfunc's model_config (registry/register.py), which
+# MLflow logs as params of the run a model is logged into, the serving limits included.
+NOT_CONFIG = ("model_class", "adapter", "weights_sha256", *(f.name for f in fields(Limits)))
 
 
 @dataclass

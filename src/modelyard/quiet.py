@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,6 +94,6 @@ def without_forced_notice(start: str) -> Iterator[None]:
         warnings.simplefilter("always")
         yield
     for w in caught:
-        text = str(w.message).lstrip("\x1b[0123456789m")  # after a terminal colour code
+        text = re.sub(r"^\x1b\[\d+m", "", str(w.message))  # after a terminal colour code
         if not text.startswith(start) or os.environ.get(SHOW) == "show":
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)

@@ -94,12 +94,15 @@ def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, datamo
     model URI. `configured`: the hyperparameter names the model config sets; `serving`: the
     input limits (conf/registry `serving:`), kept in the model config."""
     import tempfile
+    from dataclasses import asdict
 
     import mlflow
 
     from modelyard.registry.contract import Limits
 
-    Limits.from_config(serving or {})  # a bad setting is refused before anything is logged
+    # checked before anything is logged; only the limits the model reads go into its config
+    # (MLflow also logs the config as run params, which `models reproduce` leaves out)
+    limits = asdict(Limits.from_config(serving or {}))
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
     signature, example = wrapper.describe(model, datamodule)
@@ -111,7 +114,7 @@ def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, datamo
             artifacts=write_model_files(model, Path(tmp), configured,
                                         wrapper.input_contract(datamodule)),
             model_config={
-                **(serving or {}),
+                **limits,
                 "adapter": wrapper.__name__,
                 "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
                 "weights_sha256": weights,  # read_model refuses other weights

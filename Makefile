@@ -54,17 +54,16 @@ run: setup
 registry: setup
 	@$(REGISTER_AND_PROMOTE)
 
-# CI's pipeline check: full repro, metrics against the committed lock, then a clean status:
-# every output is byte-identical to the committed one, so git has nothing to report either.
+# CI's pipeline check: full repro, metrics against the committed lock, then a clean status.
+# Every output byte-identical to the committed one passes; so do outputs whose bytes differ
+# while their commands, dependencies and params are the committed ones and no test metric
+# moved more than METRICS_TOL: what another kind of CPU (other MKL/oneDNN kernels) changes.
+METRICS_TOL ?= 0.01
 pipeline: run
 	dvc metrics show
 	dvc metrics diff HEAD
 	@test "$$(dvc status --json)" = "{}" || { dvc status; echo "dvc status is not clean"; exit 1; }
-	@test -z "$$(git status --porcelain)" || { git status --short; git diff --stat; \
-	  echo "the pipeline changed committed files"; \
-	  echo "(if only the last float digits moved: this CPU runs other MKL/oneDNN kernels than the"; \
-	  echo " machine that committed dvc.lock; results are byte-identical on one kind of CPU only)"; \
-	  exit 1; }
+	$(BIN)/python tools/pipeline_check.py --tolerance $(METRICS_TOL)
 
 # CI's pipeline part (.github/workflows/pipeline.yml): the outputs and the run-cache from the
 # default DVC remote (DVC_REMOTE_URL, and DVC_S3_ENDPOINT_URL for an S3-compatible store other

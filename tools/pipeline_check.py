@@ -1,0 +1,115 @@
+"""`make pipeline`'s last check: after `dvc repro` in a clean checkout, does the pipeline
+reproduce what is committed?
+
+Byte for byte when git has nothing to report. Otherwise it still passes when what differs
+is what another kind of CPU changes, and only that: every stage's command, dependencies and
+params are the committed ones (so `dvc.lock` describes this code, data and params), the files
+that differ are outputs of the pipeline's stages, and no test metric moved by more than the
+tolerance. MKL and oneDNN choose kernels by the processor's instruction sets, so a training's
+last float digits differ between kinds of CPU; on one kind they are byte-identical.
+
+    python tools/pipeline_check.py --tolerance 0.01
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from collections.abc import Iterable
+
+import yaml
+
+Lock = dict[str, dict]
+
+
+def stage_problems(committed: Lock, reproduced: Lock) -> list[str]:
+    """What differs between two dvc.lock files' stages apart from what the pipeline writes:
+    commands, params, and the dependencies no stage makes (code, config, raw inputs)."""
+    problems = [f"stage {stage}: in one dvc.lock only"
+                for stage in sorted(set(committed) ^ set(reproduced))]
+    made = outputs(committed) | outputs(reproduced)
+    for stage in sorted(set(committed) & set(reproduced)):
+        before, after = committed[stage], reproduced[stage]
+        if before.get("cmd") != after.get("cmd"):
+            problems.append(f"stage {stage}: its command differs from the committed one")
+        if before.get("params") != after.get("params"):
+            problems.append(f"stage {stage}: its params differ from the committed ones")
+        deps = [{d["path"]: d.get("md5") for d in lock.get("deps", [])
+                 if not inside(d["path"], made)} for lock in (before, after)]
+        problems += [f"stage {stage}: dependency {path} differs from the committed one"
+                     for path in sorted(set(deps[0]) | set(deps[1]))
+                     if deps[0].get(path) != deps[1].get(path)]
+    return problems
+
+
+def outputs(lock: Lock) -> set[str]:
+    return {out["path"].rstrip("/") for stage in lock.values() for out in stage.get("outs", [])}
+
+
+def inside(path: str, outs: set[str]) -> bool:
+    path = path.rstrip("/")
+    return any(path == out or path.startswith(f"{out}/") for out in outs)
+
+
+def stray_files(changed: Iterable[str], outs: set[str]) -> list[str]:
+    """Changed paths that are neither dvc.lock nor (inside) an output of a stage."""
+    return [f"{path}: changed, and no stage writes it" for path in changed
+            if path != "dvc.lock" and not inside(path, outs)]
+
+
+def metric_problems(diff: dict[str, dict[str, dict]], tolerance: float) -> list[str]:
+    """`dvc metrics diff --json` entries that are new, gone, or moved by more than tolerance."""
+    problems = []
+    for file, metrics in sorted(diff.items()):
+        for name, change in sorted(metrics.items()):
+            moved = change.get("diff")
+            if not isinstance(moved, int | float):
+                problems.append(f"{file}: {name} is new or gone ({change})")
+            elif abs(moved) > tolerance:
+                problems.append(f"{file}: {name} moved {change['old']:.4g} -> {change['new']:.4g}"
+                                f", more than the tolerance {tolerance:g}")
+    return problems
+
+
+def largest_change(diff: dict[str, dict[str, dict]]) -> float:
+    return max((abs(c["diff"]) for m in diff.values() for c in m.values()
+                if isinstance(c.get("diff"), int | float)), default=0.0)
+
+
+def output_of(*command: str) -> str:
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tolerance", type=float, default=0.01,
+                        help="largest change of a test metric that counts as float noise")
+    tolerance = parser.parse_args().tolerance
+
+    changed = [line[3:] for line in output_of("git", "status", "--porcelain").splitlines()]
+    if not changed:
+        print("pipeline reproduced byte for byte: git has nothing to report")
+        return 0
+    committed = yaml.safe_load(output_of("git", "show", "HEAD:dvc.lock"))["stages"]
+    with open("dvc.lock") as lock:
+        reproduced = yaml.safe_load(lock)["stages"]
+    diff = json.loads(output_of("dvc", "metrics", "diff", "HEAD", "--json") or "{}")
+    problems = (stage_problems(committed, reproduced)
+                + stray_files(changed, outputs(committed) | outputs(reproduced))
+                + metric_problems(diff, tolerance))
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
+        print("the pipeline changed committed files beyond a CPU's float digits", file=sys.stderr)
+        return 1
+    print(f"{len(changed)} committed outputs differ in their bytes, not in what made them: the "
+          f"same commands, dependencies and params, every test metric within {tolerance:g} "
+          f"(largest change {largest_change(diff):.2g}). This CPU runs other MKL/oneDNN kernels "
+          "than the machine that committed dvc.lock; re-run the pipeline and commit it to make "
+          "this machine the reference.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

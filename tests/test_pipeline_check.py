@@ -5,6 +5,7 @@ does not. Run on the committed dvc.lock and edits of it."""
 from __future__ import annotations
 
 import copy
+import subprocess
 import sys
 from pathlib import Path
 
@@ -15,6 +16,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
 from pipeline_check import metric_problems, outputs, stage_problems, stray_files  # noqa: E402
+
+from conftest import BIN, cli_env  # noqa: E402
 
 LOCK = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
 TRAIN, EVALUATE = "train@mnist_cnn", "evaluate@mnist_cnn"
@@ -78,3 +81,26 @@ def test_metrics_may_move_within_the_tolerance_only() -> None:
     gone = {"metrics/mnist_cnn.json": {"test_f1": {"old": 0.98, "new": None}}}
     [problem] = metric_problems(gone, tolerance=0.01)
     assert problem.startswith("metrics/mnist_cnn.json: test_f1 is new or gone")
+
+
+@pytest.mark.slow
+def test_other_bytes_fail_unless_a_tolerance_is_given(tmp_path: Path) -> None:
+    """On a clone of HEAD: a figure with other bytes and no metric moved fails by default (the
+    check is byte for byte) and passes with --tolerance; a metric beyond it fails again."""
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+
+    def check(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(BIN / "python"), str(ROOT / "tools" / "pipeline_check.py"),
+                               *args], cwd=clone, env=cli_env(), capture_output=True, text=True)
+
+    assert check().returncode == 0
+    with (clone / "pipeline/mnist_cnn/plots/learning_curves.png").open("ab") as figure:
+        figure.write(b"\0")
+    strict = check()
+    assert strict.returncode == 1 and "no test metric moved" in strict.stderr, strict.stderr
+    assert check("--tolerance", "0.01").returncode == 0
+    metrics = clone / "metrics/mnist_cnn.json"
+    metrics.write_text(metrics.read_text().replace('"test_acc": 0.98', '"test_acc": 0.96'))
+    moved = check("--tolerance", "0.01")
+    assert moved.returncode == 1 and "test_acc moved" in moved.stderr, moved.stderr

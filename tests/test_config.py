@@ -106,6 +106,8 @@ def test_logger_none_disables_tracking_and_the_lr_monitor() -> None:
         ("model.bidirectional=3", ["model.bidirectional expects a bool"]),
         ("model.pooling=avg", ["model.pooling", "max_mean", "'avg'"]),
         ("model.embed_dropout=1.0", ["model.embed_dropout must be in [0, 1)"]),
+        ("data.ngram_order=-1", ["data.ngram_order must be >= 0"]),
+        ("data.ngram_min_freq=0", ["data.ngram_min_freq must be positive"]),
     ],
 )
 def test_bad_overrides_are_rejected_in_one_line(override: str, fragments: list[str]) -> None:
@@ -152,7 +154,8 @@ def test_every_value_a_search_space_can_propose_is_a_valid_override(space: str) 
     """A space's keys exist and its bounds and choices pass the schemas, so no sweep stops at
     a trial the config refuses (one composition per corner: all lows, all highs, and the
     n-th choice of every categorical)."""
-    base = [f"experiment={space.removesuffix('_optuna')}", f"hparams_search={space}"]
+    experiment = next(e for e in EXPERIMENTS if space.startswith(e))
+    base = [f"experiment={experiment}", f"hparams_search={space}"]
     cfg = check_overrides("sweep", base)
     specs = cfg.search.space
     for key in specs:

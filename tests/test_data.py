@@ -17,7 +17,7 @@ import pytest
 
 from modelyard.data.manifest import MANIFEST, verify, write_manifest
 from modelyard.data.prepare import group_split, prepare, stratified_split, write_npz
-from modelyard.data.text import PAD, UNK, build_vocab, tokenize, word_polarity
+from modelyard.data.text import PAD, UNK, build_vocab, ngrams, tokenize, word_polarity
 from modelyard.errors import DataError
 
 from conftest import run_cli
@@ -177,6 +177,24 @@ def test_word_polarity_signs_words_by_the_label_they_come_with() -> None:
     assert polarity["great"] > 0 > polarity["dull"]
     assert polarity["film"] == pytest.approx(0.0)  # once on each side
     assert polarity[PAD] == polarity[UNK] == 0.0
+
+
+def test_ngrams_are_the_tokens_then_the_runs_of_two_to_order_tokens() -> None:
+    assert ngrams("Not good, at all", 1) == ["not", "good", "at", "all"]
+    assert ngrams("Not good, at all", 2) == [
+        "not", "good", "at", "all", "not good", "good at", "at all"]
+    assert ngrams("not good at", 3)[-1] == "not good at"
+    assert ngrams("", 2) == [] and ngrams("fine", 3) == ["fine"]
+
+
+def test_bigram_polarity_can_oppose_its_words() -> None:
+    """What a bag of bigrams adds to words: "not good" is negative though "good" is not."""
+    texts = ["good film", "good cast", "not good", "not good at all", "not bad"]
+    labels = [1, 1, 0, 0, 1]
+    vocab = build_vocab(texts, min_freq=2, max_size=100, order=2)
+    assert vocab == [PAD, UNK, "good", "not", "not good"]
+    polarity = dict(zip(vocab, word_polarity(texts, labels, vocab, order=2), strict=True))
+    assert polarity["good"] > 0 > polarity["not good"]
 
 
 # -- the command ---------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The sentiment LSTM's parts: pooling, where dropout falls, and files from before its newer
-options still loading (registered champions were trained without them)."""
+"""The sentiment LSTM's parts: pooling, where dropout falls, its bag-of-n-grams term, and files
+from before its newer options still loading (registered champions were trained without them)."""
 
 from __future__ import annotations
 
@@ -76,3 +76,41 @@ def test_a_model_file_from_before_the_newer_options_loads_as_it_was_trained(
     assert not old.hparams.keep_polarity and old.hparams.embed_dropout == 0.5
     with torch.no_grad():
         assert torch.equal(old(TEXTS), model(TEXTS))
+
+
+NGRAMS = ["good", "bad", "good good", "good bad", "not good"]
+NGRAM_POLARITY = [1.0, -1.0, 0.5, 0.25, -2.0]
+
+
+def test_the_bag_adds_each_known_ngrams_weight_once_to_the_lstms_logit() -> None:
+    alone = lstm().eval()
+    wide = lstm(ngrams=NGRAMS, ngram_polarity=NGRAM_POLARITY).eval()
+    with torch.no_grad():
+        added = wide(TEXTS) - alone(TEXTS)  # same seed: the same LSTM and head
+    # "a good film": good; "a bad film": bad; "": nothing;
+    # "good good bad": good, bad, good good, good bad (each once)
+    assert added.tolist() == pytest.approx([1.0, -1.0, 0.0, 0.75], abs=1e-6)
+    assert lstm().bag is None
+    scaled = lstm(ngrams=NGRAMS, ngram_polarity=NGRAM_POLARITY, ngram_scale=0.2).eval()
+    with torch.no_grad():
+        assert (scaled(TEXTS) - alone(TEXTS)).tolist() == pytest.approx(
+            [0.2, -0.2, 0.0, 0.15], abs=1e-6)
+
+
+def test_word_dropout_hides_ngrams_only_while_training() -> None:
+    wide = lstm(ngrams=NGRAMS, ngram_polarity=NGRAM_POLARITY, word_dropout=0.5)
+    texts = ["good good bad"] * 400
+    with torch.no_grad():
+        assert wide.eval().bag_of_ngrams(texts).unique().tolist() == pytest.approx([0.75])
+        trained = wide.train().bag_of_ngrams(texts)
+    assert len(trained.unique()) > 4  # subsets of the four n-grams
+    assert trained.mean().item() == pytest.approx(0.75 / 2, abs=0.1)
+
+
+def test_a_model_with_a_bag_round_trips_through_its_file(tmp_path: Path) -> None:
+    model = lstm(ngrams=NGRAMS, ngram_polarity=NGRAM_POLARITY).eval()
+    path = tmp_path / "model.ckpt"
+    export_model(model, path)
+    loaded = load_model(SentimentLSTM, path).eval()
+    with torch.no_grad():
+        assert torch.equal(loaded(TEXTS), model(TEXTS))

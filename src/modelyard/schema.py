@@ -91,10 +91,11 @@ class LSTMConfig(OptimConfig):
     embed_dropout: float = 0.5
     keep_polarity: bool = False
     word_dropout: float = 0.25
+    ngram_scale: float = 1.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("embed_dim", "hidden_size", "num_layers"):
+        for name in ("embed_dim", "hidden_size", "num_layers", "ngram_scale"):
             _positive(f"model.{name}", getattr(self, name))
         for name in ("dropout", "embed_dropout", "word_dropout"):
             _fraction(f"model.{name}", getattr(self, name))
@@ -144,11 +145,17 @@ class ReviewsDataConfig(DataConfig):
     label_column: str = "label"
     min_freq: int = 2
     max_vocab: int = 20000
+    ngram_order: int = 0
+    ngram_min_freq: int = 2
 
     def __post_init__(self) -> None:
         super().__post_init__()
         _positive("data.min_freq", self.min_freq)
         _positive("data.max_vocab", self.max_vocab)
+        _positive("data.ngram_min_freq", self.ngram_min_freq)
+        if self.ngram_order < 0:
+            raise ConfigError(f"data.ngram_order must be >= 0 (0: no bag of n-grams), "
+                             f"got {self.ngram_order}")
 
 
 SCHEMAS = {

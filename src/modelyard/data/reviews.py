@@ -6,6 +6,7 @@ split only) and encodes them itself, so it takes plain text wherever it is serve
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,10 +49,13 @@ class ReviewsDataModule(SplitDataModule):
         max_vocab: int,
         batch_size: int,
         num_workers: int,
+        ngram_order: int = 0,
+        ngram_min_freq: int = 2,
     ) -> None:
         super().__init__(path, batch_size, num_workers)
         self.text_column, self.label_column = text_column, label_column
         self.min_freq, self.max_vocab = min_freq, max_vocab
+        self.ngram_order, self.ngram_min_freq = ngram_order, ngram_min_freq
 
     def load_split(self, file: Path) -> TextDataset:
         frame = read_columns(file, [self.text_column, self.label_column])
@@ -65,7 +69,13 @@ class ReviewsDataModule(SplitDataModule):
     def fitted_inputs(self) -> dict[str, Any]:
         train = self.datasets["train"]
         vocab = build_vocab(train.texts, self.min_freq, self.max_vocab)
-        return {"vocab": vocab, "word_polarity": word_polarity(train.texts, train.labels, vocab)}
+        fitted = {"vocab": vocab, "word_polarity": word_polarity(train.texts, train.labels, vocab)}
+        if self.ngram_order:  # the n-grams of the model's bag-of-n-grams term, and their prior
+            grams = build_vocab(train.texts, self.ngram_min_freq, sys.maxsize, self.ngram_order)
+            fitted["ngrams"] = grams
+            fitted["ngram_polarity"] = word_polarity(train.texts, train.labels, grams,
+                                                     self.ngram_order)
+        return fitted
 
     def texts_and_labels(self, split: str) -> tuple[list[str], np.ndarray]:
         dataset = self.datasets[split]

@@ -1,4 +1,5 @@
-"""Sentiment of a text: embedding -> (bi)LSTM over packed sequences -> pooled -> linear.
+"""Sentiment of a text: embedding -> (bi)LSTM over packed sequences -> pooled -> linear, plus
+(when the data gives n-grams) a bag-of-n-grams linear term on the same logit.
 
 The model carries its vocabulary and encodes raw strings itself, so checkpoints and served
 models take plain text.
@@ -16,7 +17,7 @@ from torchmetrics.classification import (
     BinaryF1Score,
 )
 
-from modelyard.data.text import PAD, UNK, tokenize
+from modelyard.data.text import PAD, UNK, ngrams, tokenize
 from modelyard.models.base import ClassifierModule
 
 POOLINGS = ("max", "mean", "last", "max_mean")
@@ -43,6 +44,9 @@ class SentimentLSTM(ClassifierModule):
         # (defaults: how models were trained before these existed, so their files still load)
         embed_dropout: float = 0.5,
         keep_polarity: bool = False,
+        ngrams: list[str] | None = None,
+        ngram_polarity: list[float] | None = None,
+        ngram_scale: float = 1.0,
     ) -> None:
         super().__init__(lr, weight_decay, scheduler)
         if pooling not in POOLINGS:
@@ -70,7 +74,23 @@ class SentimentLSTM(ClassifierModule):
         features = hidden_size * (2 if bidirectional else 1) * (2 if pooling == "max_mean" else 1)
         self.head = nn.Linear(features, 1)
         self.pooling = pooling
+        self.bag = self.ngram_bag(ngrams or [], ngram_polarity or [], ngram_scale)
         self.init_metrics()
+
+    def ngram_bag(self, grams: list[str], polarity: list[float],
+                  scale: float) -> nn.EmbeddingBag | None:
+        """One weight per n-gram, summed over the n-grams a text holds: the wide, linear half
+        of the model (as NBSVM's), started at `scale` times each n-gram's Naive Bayes
+        log-count ratio (summed over a text, whole ratios make overconfident logits). The LSTM
+        learns what word order adds to it: negation, contrast, intensity."""
+        if not grams:
+            return None
+        self.ngram_index = {gram: i for i, gram in enumerate(grams)}
+        self.ngram_order = 1 + max(gram.count(" ") for gram in grams)
+        bag = nn.EmbeddingBag(len(grams), 1, mode="sum")
+        with torch.no_grad():
+            bag.weight[:, 0] = scale * torch.tensor(polarity)
+        return bag
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection(
@@ -98,7 +118,21 @@ class SentimentLSTM(ClassifierModule):
         embedded = self.drop_vectors(self.embedding(ids))
         packed = pack_padded_sequence(embedded, lengths, batch_first=True, enforce_sorted=False)
         outputs, (hidden, _) = self.lstm(packed)
-        return self.head(self.dropout(self.pool(outputs, hidden, lengths))).squeeze(-1)
+        logit = self.head(self.dropout(self.pool(outputs, hidden, lengths))).squeeze(-1)
+        return logit if self.bag is None else logit + self.bag_of_ngrams(texts)
+
+    def bag_of_ngrams(self, texts: list[str]) -> torch.Tensor:
+        """Each text's sum of its known n-grams' weights (each counted once). While training,
+        word_dropout hides n-grams as it hides words, and as with words nothing is rescaled:
+        predicting, a text's whole bag counts (every figure in the README was measured so)."""
+        bags = [sorted({self.ngram_index[g] for g in ngrams(text, self.ngram_order)
+                        if g in self.ngram_index}) for text in texts]
+        ids = torch.tensor([i for bag in bags for i in bag], dtype=torch.long, device=self.device)
+        offsets = torch.tensor([0, *[len(bag) for bag in bags[:-1]]]).cumsum(0).to(self.device)
+        kept = None
+        if self.training and self.hparams.word_dropout > 0:
+            kept = (torch.rand(ids.shape, device=self.device) >= self.hparams.word_dropout).float()
+        return self.bag(ids, offsets, per_sample_weights=kept).squeeze(-1)
 
     def drop_vectors(self, embedded: torch.Tensor) -> torch.Tensor:
         """Dropout on the word vectors; with `keep_polarity` the polarity channel is spared: it

@@ -5,6 +5,7 @@ does not. Run on the committed dvc.lock and edits of it."""
 from __future__ import annotations
 
 import copy
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 
-from pipeline_check import metric_problems, outputs, stage_problems, stray_files  # noqa: E402
+from cpu_kind import cpu_kind  # noqa: E402
+from pipeline_check import (  # noqa: E402
+    CPU_KIND,
+    metric_problems,
+    outputs,
+    stage_problems,
+    stray_files,
+)
 
 from conftest import BIN, cli_env  # noqa: E402
 
@@ -83,24 +91,58 @@ def test_metrics_may_move_within_the_tolerance_only() -> None:
     assert problem.startswith("metrics/mnist_cnn.json: test_f1 is new or gone")
 
 
-@pytest.mark.slow
-def test_other_bytes_fail_unless_a_tolerance_is_given(tmp_path: Path) -> None:
-    """On a clone of HEAD: a figure with other bytes and no metric moved fails by default (the
-    check is byte for byte) and passes with --tolerance; a metric beyond it fails again."""
+def clone_of_head(tmp_path: Path, made_on: dict) -> Path:
+    """A clone of HEAD whose committed models say they were made on `made_on`."""
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    (clone / CPU_KIND).write_text(json.dumps(made_on, indent=2) + "\n")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam",
+                    "made on", "--allow-empty"], cwd=clone, check=True)
+    return clone
 
-    def check(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(BIN / "python"), str(ROOT / "tools" / "pipeline_check.py"),
-                               *args], cwd=clone, env=cli_env(), capture_output=True, text=True)
 
-    assert check().returncode == 0
+def run_check(clone: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(BIN / "python"), str(ROOT / "tools" / "pipeline_check.py"), *args],
+                          cwd=clone, env=cli_env(), capture_output=True, text=True)
+
+
+def move_metric(clone: Path, by: float) -> None:
+    """The CNN's test accuracy, `by` below the committed one."""
+    committed = json.loads((ROOT / "metrics/mnist_cnn.json").read_text())
+    metrics = clone / "metrics/mnist_cnn.json"
+    metrics.write_text(json.dumps({**committed, "test_acc": committed["test_acc"] - by}))
+
+
+@pytest.mark.slow
+def test_models_made_on_this_cpu_kind_must_come_out_byte_for_byte(tmp_path: Path) -> None:
+    """A figure with other bytes and no metric moved fails by default and passes with
+    --tolerance; a metric beyond it fails again."""
+    clone = clone_of_head(tmp_path, cpu_kind())
+    assert run_check(clone).returncode == 0
     with (clone / "pipeline/mnist_cnn/plots/learning_curves.png").open("ab") as figure:
         figure.write(b"\0")
-    strict = check()
+    strict = run_check(clone)
     assert strict.returncode == 1 and "no test metric moved" in strict.stderr, strict.stderr
-    assert check("--tolerance", "0.01").returncode == 0
-    metrics = clone / "metrics/mnist_cnn.json"
-    metrics.write_text(metrics.read_text().replace('"test_acc": 0.98', '"test_acc": 0.96'))
-    moved = check("--tolerance", "0.01")
+    assert run_check(clone, "--tolerance", "0.01").returncode == 0
+    move_metric(clone, 0.02)
+    moved = run_check(clone, "--tolerance", "0.01")
     assert moved.returncode == 1 and "test_acc moved" in moved.stderr, moved.stderr
+
+
+@pytest.mark.slow
+def test_models_made_on_another_cpu_kind_may_move_within_the_cross_cpu_tolerance(
+    tmp_path: Path,
+) -> None:
+    other = {**cpu_kind(), "vendor": "OtherVendor", "model": "Another CPU",
+             "instruction_sets": ["avx2", "fma", "avx512f"]}
+    clone = clone_of_head(tmp_path, other)
+    move_metric(clone, 0.01)  # within the default 0.02
+    passed = run_check(clone)
+    assert passed.returncode == 0, passed.stderr
+    assert "made on Another CPU (avx2, fma, avx512f" in passed.stdout, passed.stdout
+    move_metric(clone, 0.04)  # more than another CPU explains
+    failed = run_check(clone)
+    assert failed.returncode == 1 and "more than another CPU explains" in failed.stderr
+    # a stale lock still fails whatever the CPU
+    (clone / "params.yaml").write_text((clone / "params.yaml").read_text() + "\n")
+    assert "no stage writes it" in run_check(clone, "--cross-cpu-tolerance", "1").stderr

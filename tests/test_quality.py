@@ -35,11 +35,11 @@ def test_mnist_cnn_reaches_97_5_percent(pipeline_metrics) -> None:
 
 
 @pytest.mark.slow
-def test_sentiment_lstm_beats_tfidf_and_is_within_a_point_of_nbsvm(pipeline_metrics) -> None:
-    """The pipeline's run scores 0.7935 (AUROC 0.8594); other seeds of the same settings give
-    0.779-0.784, so the bars leave about a point and a half (README, Sweeps)."""
+def test_sentiment_lstm_beats_both_baselines_on_accuracy(pipeline_metrics) -> None:
+    """With its bag of n-grams the LSTM scored 0.7939-0.7959 over seeds 1, 2, 3 and 42 where
+    NBSVM scores 0.7912 (README, Sweeps); its AUROC (0.865-0.867) is NBSVM's within 0.003."""
     lstm = pipeline_metrics["sentiment_lstm"]
-    assert lstm["test_acc"] >= 0.78
-    assert lstm["test_auroc"] >= 0.85
-    assert lstm["test_acc"] >= lstm["baseline_tfidf_lr_test_acc"]
-    assert lstm["test_acc"] >= lstm["baseline_nbsvm_test_acc"] - 0.01
+    assert lstm["test_acc"] >= 0.79
+    assert lstm["test_acc"] > lstm["baseline_nbsvm_test_acc"]
+    assert lstm["test_acc"] > lstm["baseline_tfidf_lr_test_acc"]
+    assert lstm["test_auroc"] >= lstm["baseline_nbsvm_test_auroc"] - 0.01

@@ -25,7 +25,7 @@ from pipeline_check import (  # noqa: E402
     stray_files,
 )
 
-from conftest import BIN, cli_env  # noqa: E402
+from conftest import BIN, cli_env, git  # noqa: E402
 
 LOCK = yaml.safe_load((ROOT / "dvc.lock").read_text())["stages"]
 TRAIN, EVALUATE = "train@mnist_cnn", "evaluate@mnist_cnn"
@@ -94,10 +94,9 @@ def test_metrics_may_move_within_the_tolerance_only() -> None:
 def clone_of_head(tmp_path: Path, made_on: dict) -> Path:
     """A clone of HEAD whose committed models say they were made on `made_on`."""
     clone = tmp_path / "clone"
-    subprocess.run(["git", "clone", "-q", str(ROOT), str(clone)], check=True)
+    git("clone", "-q", str(ROOT), str(clone), cwd=tmp_path)
     (clone / CPU_KIND).write_text(json.dumps(made_on, indent=2) + "\n")
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam",
-                    "made on", "--allow-empty"], cwd=clone, check=True)
+    git("commit", "-qam", "made on", "--allow-empty", cwd=clone)
     return clone
 
 

@@ -49,8 +49,8 @@ class ReviewsDataModule(SplitDataModule):
         max_vocab: int,
         batch_size: int,
         num_workers: int,
-        ngram_order: int = 0,
-        ngram_min_freq: int = 2,
+        ngram_order: int,
+        ngram_min_freq: int,
     ) -> None:
         super().__init__(path, batch_size, num_workers)
         self.text_column, self.label_column = text_column, label_column

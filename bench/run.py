@@ -29,13 +29,12 @@ from rich.table import Table  # noqa: E402
 
 from modelyard.config import compose  # noqa: E402
 
-# per task: registered name, test metric, the strongest baseline's key or a reference figure,
+# per shipped task: test metric, the strongest baseline's key or a reference figure,
 # (epochs, batches)
 TASKS = {
-    "market_regressor": ("market-regressor", "test_mse", "baseline_least_squares_test_mse",
-                         (3, 20)),
-    "mnist_cnn": ("mnist-cnn", "test_acc", 0.9861, (1, 50)),  # classic CNN on full MNIST
-    "sentiment_lstm": ("sentiment-lstm", "test_acc", "baseline_nbsvm_test_acc", (1, 50)),
+    "market_regressor": ("test_mse", "baseline_least_squares_test_mse", (3, 20)),
+    "mnist_cnn": ("test_acc", 0.9861, (1, 50)),  # classic CNN on full MNIST
+    "sentiment_lstm": ("test_acc", "baseline_nbsvm_test_acc", (1, 50)),
 }
 WARMUP_STEPS = 5
 
@@ -144,7 +143,7 @@ def data_path(task: str, seconds: float, model_steps_per_s: float) -> dict[str, 
 
 
 def quality(task: str) -> dict[str, object]:
-    _, metric, baseline, _ = TASKS[task]
+    metric, baseline, _ = TASKS[task]
     metrics_file = ROOT / "metrics" / f"{task}.json"
     if not metrics_file.exists():
         return {"metric": metric, "value": None, "baseline": None}
@@ -176,7 +175,7 @@ def serving(task: str, repeats: int) -> dict[str, float] | None:
 
     from modelyard.training import build
 
-    name = TASKS[task][0]
+    name = str(task_config(task).registry.model)
     checkpoint = ROOT / "pipeline" / task / "train" / "checkpoints" / "best.ckpt"
     mlflow.set_tracking_uri(f"sqlite:///{ROOT}/mlflow.db")
     try:
@@ -188,7 +187,7 @@ def serving(task: str, repeats: int) -> dict[str, float] | None:
     module = get_class(cfg.model._target_).load_from_checkpoint(checkpoint, map_location="cpu")
     module.eval()
     datamodule = build.datamodule(cfg)
-    inputs, _ = get_class(cfg.registry.models[task].wrapper).test_set(datamodule)
+    inputs, _ = datamodule.raw_split("test")  # as a client sends them
     tensors, _ = next(iter(datamodule.test_dataloader()))
     result = {}
     for batch in (1, 256):
@@ -234,7 +233,7 @@ def main() -> None:
     results: dict[str, dict] = {"overhead": {}, "tracking": {}, "data": {}, "quality": {},
                                 "serving": {}}
     with tempfile.TemporaryDirectory(prefix="modelyard-bench-") as tmp:
-        for task, (_, _, _, shape) in TASKS.items():
+        for task, (_, _, shape) in TASKS.items():
             if options.quick:
                 shape = (shape[0], min(shape[1], 25))
             console.print(f"[bold]{task}[/]: raw loop, modelyard untracked, tracked, "

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import re
+from pathlib import Path
 
 import pytest
 import yaml
 from omegaconf import OmegaConf
 
+from modelyard import tasks
 from modelyard.config import check_overrides
 from modelyard.errors import ConfigError
 
@@ -18,8 +19,17 @@ EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
 TRAINERS = sorted(p.stem for p in (CONF_DIR / "trainer").glob("*.yaml"))
 
 
-def test_three_experiments_exist() -> None:
-    assert EXPERIMENTS == ["market_regressor", "mnist_cnn", "sentiment_lstm"]
+SHIPPED = ["market_regressor", "mnist_cnn", "sentiment_lstm"]
+
+
+def test_the_shipped_tasks_are_discovered_and_each_declares_all_it_needs() -> None:
+    assert set(SHIPPED) <= set(tasks.names()) == set(EXPERIMENTS)
+    for task in tasks.names():
+        tasks.check(check_overrides("train", [f"experiment={task}"]))  # raises if incomplete
+    registered = tasks.registered_models()
+    assert {task: registered[task] for task in SHIPPED} == {
+        "market_regressor": "market-regressor", "mnist_cnn": "mnist-cnn",
+        "sentiment_lstm": "sentiment-lstm"}
 
 
 @pytest.mark.parametrize("trainer", TRAINERS)
@@ -135,15 +145,26 @@ def test_a_callback_is_switched_off_with_null_but_a_number_stays_a_number() -> N
 
 def test_params_yaml_equals_the_hydra_defaults_dvc_yaml_overrides() -> None:
     """`dvc repro` and a plain `modelyard train experiment=<task>` train the same model: every
-    knob dvc.yaml passes from params.yaml holds the value Hydra composes by default."""
-    params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["foreach"]
-    for task, stage in stages.items():
+    knob a shipped task's params.yaml entry passes holds the value Hydra composes by default
+    (`data.path` the same directory)."""
+    entries = yaml.safe_load((ROOT / "params.yaml").read_text())["tasks"]
+    assert set(SHIPPED) <= set(entries)  # the pipeline trains every shipped task
+
+    def leaves(mapping: dict, prefix: str = "") -> list[tuple[str, object]]:
+        return [pair for key, value in mapping.items() for pair in (
+            leaves(value, f"{prefix}{key}.") if isinstance(value, dict)
+            else [(f"{prefix}{key}", value)])]
+
+    for task, entry in entries.items():
+        if "experiment" in entry:  # a user's own data through a task: its own values
+            continue
         cfg = check_overrides("train", [f"experiment={task}"])
-        knobs = re.findall(r"([\w.]+)=\$\{" + task + r"\.(\w+)\}", stage["knobs"])
-        assert {param for _, param in knobs} == set(params[task]), task
-        for key, param in knobs:
-            assert OmegaConf.select(cfg, key) == params[task][param], f"{task}: {key}"
+        for key, value in leaves(entry):
+            default = OmegaConf.select(cfg, key)
+            if key == "data.path":
+                assert (ROOT / value).resolve() == Path(default).resolve(), task
+            else:
+                assert default == value, f"{task}: {key}"
 
 
 SPACES = sorted(p.stem for p in (CONF_DIR / "hparams_search").glob("*.yaml"))

@@ -24,7 +24,7 @@ from modelyard.registry.contract import (
     checked_texts,
     table_contract,
 )
-from modelyard.registry.serving import MarketScorer
+from modelyard.registry.kinds import Table
 from modelyard.training import build
 
 from conftest import working_directory
@@ -37,10 +37,8 @@ def market(project: Path) -> SimpleNamespace:
         datamodule = build.datamodule(compose("train", ["experiment=market_regressor"]))
     datamodule.setup()
     names = list(datamodule.features)
-    model = SimpleNamespace(hparams=SimpleNamespace(feature_names=names))
-    signature, _ = MarketScorer.describe(model, datamodule)
-    return SimpleNamespace(names=names, schema=signature.inputs,
-                           contract=MarketScorer.input_contract(datamodule))
+    return SimpleNamespace(names=names, schema=Table.signature(datamodule).inputs,
+                           contract=Table.input_contract(datamodule))
 
 
 def check(task: str, body: dict, market: SimpleNamespace | None, limits: Limits):

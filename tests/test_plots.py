@@ -8,9 +8,11 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
+import torch
 
 from modelyard import plots
 from modelyard.errors import DataError
+from modelyard.training.export import RECORD_KEY
 from modelyard.training.outputs import write_table
 
 from conftest import ROOT, working_directory
@@ -93,12 +95,16 @@ def pipeline_project(tmp_path: Path) -> Path:
                  "val_acc": [0.9, 0.95]})
     write_table(stage / "evaluate" / "predictions.csv",
                 {"actual": [3, 7, 7], "predicted": [3, 7, 1]})
+    # what the train stage's model file records of its data (training/export.py)
+    torch.save({"state_dict": {}, RECORD_KEY: {"task": "mnist_cnn", "target": "digit",
+                                               "classes": list(range(10))}},
+               stage / "train" / "model.ckpt")
     return root
 
 
 def test_plots_stage_draws_the_pipeline_figures_from_its_files(pipeline_project: Path) -> None:
     with working_directory(pipeline_project):
-        written = plots.write_pipeline_plots("mnist_cnn", [])
+        written = plots.write_pipeline_plots("mnist_cnn")
     out = pipeline_project / "pipeline" / "mnist_cnn" / "plots"
     assert sorted(written) == [out / "confusion_matrix.png", out / "learning_curves.png"]
     for path in written:
@@ -108,5 +114,5 @@ def test_plots_stage_draws_the_pipeline_figures_from_its_files(pipeline_project:
 def test_plots_stage_says_which_stage_to_run_first(pipeline_project: Path) -> None:
     (pipeline_project / "pipeline" / "mnist_cnn" / "evaluate" / "predictions.csv").unlink()
     with working_directory(pipeline_project), pytest.raises(DataError) as caught:
-        plots.write_pipeline_plots("mnist_cnn", [])
+        plots.write_pipeline_plots("mnist_cnn")
     assert "predictions.csv" in str(caught.value) and "dvc repro mnist_cnn" in str(caught.value)

@@ -26,8 +26,8 @@ from services import post_json, served_model
 
 pytestmark = pytest.mark.slow
 
-LOOSE = [f"registry.policy.{task}.floor={bound}" for task, bound in
-         (("market_regressor", 1e9), ("mnist_cnn", 0), ("sentiment_lstm", 0))]
+# debug-sized models: no floor, no baseline to beat (a first version is then promoted)
+LOOSE = ["registry.policy.floor=null", "registry.policy.baseline=null"]
 
 
 @dataclass

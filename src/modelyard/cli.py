@@ -7,10 +7,18 @@ import argparse
 import sys
 
 from modelyard import __version__
-from modelyard.commands import jobs, models, pipeline, team
+from modelyard.commands import jobs, models, pipeline, stage, team
 from modelyard.errors import exit_on_user_error, fail, one_line
 
-TASKS = "market_regressor, mnist_cnn, sentiment_lstm"
+
+def known_tasks() -> str:
+    """The project's tasks (conf/experiment/*.yaml), as the help lists them."""
+    from modelyard import tasks
+
+    try:
+        return ", ".join(tasks.names()) or "none yet"
+    except Exception:  # outside a project: say where tasks come from
+        return "conf/experiment/<task>.yaml of the project"
 
 
 class Parser(argparse.ArgumentParser):
@@ -23,7 +31,7 @@ class Parser(argparse.ArgumentParser):
 def parser() -> argparse.ArgumentParser:
     top = Parser(
         prog="modelyard", description="Lightning models composed by Hydra, tracked by MLflow, "
-        "versioned by DVC.", epilog=f"tasks: {TASKS}. `modelyard train --help` shows the "
+        "versioned by DVC.", epilog=f"tasks: {known_tasks()}. `modelyard train --help` shows the "
         "config groups and their options (Hydra).")
     top.add_argument("--version", action="version", version=f"modelyard {__version__}")
     commands = top.add_subparsers(dest="command", metavar="<command>")
@@ -41,7 +49,8 @@ def parser() -> argparse.ArgumentParser:
                            ("sweep", "Optuna study over conf/hparams_search/<name>")):
         command(name, f"{helptext}: experiment=<task> [key=value ...]", None)
     sub = command("prepare", "packaged raw data -> data/<name>/ with a manifest", pipeline.prepare)
-    sub.add_argument("dataset", metavar="<market|digits|reviews|all>")
+    sub.add_argument("dataset", metavar="<dataset|all>",
+                     help="a dataset modelyard prepares (data/prepare.py; a wrong name lists them)")
     overrides(sub)
     registry = command("models", "the model registry", None).add_subparsers(
         dest="action", metavar="<action>", required=True)
@@ -52,6 +61,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_argument("task")
     sub.add_argument("--model-file", help="default: pipeline/<task>/train/model.ckpt")
     overrides(sub)
+    sub = command("sync", "every pipeline task's model (params.yaml `tasks`) registered and "
+                  "gated, in one process (exit 0, or the first failure's)", models.models_sync,
+                  registry)
     sub = command("promote", "gate challenger vs champion (exit 0 promoted, 3 rejected)",
                   models.models_promote, registry)
     sub.add_argument("name")
@@ -70,14 +82,19 @@ def parser() -> argparse.ArgumentParser:
     sub = command("predict", "score a CSV, an image/.npy or a .txt of reviews offline; the "
                   "predictions go to stdout as CSV", models.predict)
     sub.add_argument("name", help="registered model, e.g. mnist-cnn (`modelyard models list`)")
-    sub.add_argument("file", help="market: CSV with the feature columns; digits: a 28x28 "
-                     "image or .npy of (N, 28, 28) pixels 0-255; reviews: .txt, one per line")
+    sub.add_argument("file", help="by the model's serving kind: table, a CSV with its feature "
+                     "columns; image, an image or .npy of (N, H, W) pixels 0-255; text, a .txt "
+                     "of one text per line")
     which = sub.add_mutually_exclusive_group()
     which.add_argument("--alias", help="the version with this alias (default: champion)")
     which.add_argument("--version", help="this version number")
     sub = command("plots", "the pipeline's figures from its history and predictions",
                   pipeline.plots)
-    sub.add_argument("task")
+    sub.add_argument("task", help="an entry of params.yaml's tasks")
+    sub = command("stage", "a DVC pipeline stage of an entry of params.yaml's tasks "
+                  "(dvc.yaml runs these)", stage.run)
+    sub.add_argument("job", choices=["deps", *stage.JOBS])
+    sub.add_argument("name", nargs="?", help="the entry (all of them for deps)")
     overrides(sub)
     sub = command("report", "markdown for a pull request: test metrics, params, figures and "
                   "stages of this revision against --base", pipeline.report)

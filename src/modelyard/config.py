@@ -61,7 +61,7 @@ def config_groups() -> set[str]:
     return {p.name for p in project.conf_dir().iterdir() if p.is_dir()}
 
 
-def compose(config_name: str, overrides: list[str]) -> DictConfig:
+def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
     """Compose a root config with Hydra's compose API, turning its errors into ConfigError."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
@@ -71,7 +71,7 @@ def compose(config_name: str, overrides: list[str]) -> DictConfig:
     register_resolvers()
     try:
         with initialize_config_dir(str(project.conf_dir()), version_base="1.3"):
-            return hydra_compose(config_name=config_name, overrides=overrides)
+            return hydra_compose(config_name=config_name, overrides=list(overrides or []))
     except (HydraException, OmegaConfBaseException) as err:
         cause = f": {one_line(err.__cause__)}" if err.__cause__ else ""
         raise ConfigError(one_line(f"{one_line(err)}{cause}")) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -117,12 +118,13 @@ def predicted_vs_actual(actual: np.ndarray, predicted: np.ndarray, quantity: str
     return fig
 
 
-def test_figures(table: dict[str, Sequence[float]], class_names: Sequence[str],
+def test_figures(table: dict[str, Sequence[float]], classes: Sequence[Any] | None,
                  quantity: str, task: str = "") -> dict[str, Figure]:
     """What a test run's (actual, predicted) pairs look like, by file name: a confusion
     matrix for classes, predicted against actual for a quantity (named as the data config
     names the target column: a user's own data keeps its own name)."""
     actual, predicted = np.asarray(table["actual"]), np.asarray(table["predicted"])
+    class_names = [str(c) for c in classes or ()]
     if class_names:
         matrix = np.zeros((len(class_names), len(class_names)), dtype=int)
         np.add.at(matrix, (actual.astype(int), predicted.astype(int)), 1)
@@ -130,18 +132,15 @@ def test_figures(table: dict[str, Sequence[float]], class_names: Sequence[str],
     return {"predicted_vs_actual.png": predicted_vs_actual(actual, predicted, quantity, task)}
 
 
-def write_pipeline_plots(task: str, overrides: list[str]) -> list[Path]:
+def write_pipeline_plots(task: str) -> list[Path]:
     """The pipeline's figures for a task, from what its train and evaluate stages wrote:
     pipeline/<task>/plots/{learning_curves,confusion_matrix|predicted_vs_actual}.png."""
     import csv
 
-    from hydra.utils import get_class
-
     from modelyard import project
-    from modelyard.config import compose
     from modelyard.errors import DataError
+    from modelyard.training.export import model_record
 
-    cfg = compose("train", [f"experiment={task}", *overrides])
     stage_dir = project.root() / "pipeline" / task
 
     def columns(path: Path) -> dict[str, list[float]]:
@@ -152,12 +151,15 @@ def write_pipeline_plots(task: str, overrides: list[str]) -> list[Path]:
         return {key: [float(row[key]) for row in rows] for key in (rows[0] if rows else {})}
 
     history = columns(stage_dir / "train" / "history.csv")
+    model_file = stage_dir / "train" / "model.ckpt"
+    if not model_file.is_file():
+        raise DataError(f"{model_file}: missing; run `dvc repro {task}` first")
+    trained = model_record(model_file)  # the target and classes it was trained on
     history.pop("epoch", None)
     figures = {
         "learning_curves.png": learning_curves(history, task),
         **test_figures(columns(stage_dir / "evaluate" / "predictions.csv"),
-                       getattr(get_class(cfg.model._target_), "class_names", ()),
-                       cfg.data.get("target", "value"), task),
+                       trained.get("classes"), trained.get("target", "value"), task),
     }
     out = stage_dir / "plots"
     out.mkdir(parents=True, exist_ok=True)

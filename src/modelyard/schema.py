@@ -1,9 +1,11 @@
 """Typed schemas for the configs users override most: Hydra structured configs.
 
-Each YAML file in conf/model and conf/data starts from its schema (`defaults: [<name>_schema,
+A YAML file in conf/model or conf/data may start from a schema (`defaults: [<name>_schema,
 _self_]`), so composing already refuses a wrongly typed value (`model.lr=abc`) and an unknown
 key, even one added with `+`; `validate` then checks the ranges a type cannot express. Both
-happen before torch loads, in one line.
+happen before torch loads, in one line. A schema is a dataclass declared with `@schema(group,
+name)`; a config without one (a new model's, say) is still checked for the kinds of values
+its overrides keep (config.check_overrides) and for its constructor's arguments when built.
 """
 
 from __future__ import annotations
@@ -17,6 +19,24 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 from modelyard.errors import ConfigError
 
 SCHEDULERS = ("none", "cosine", "onecycle")
+# (group, name) -> schema, filled by @schema; and which data schema a model schema trains on
+SCHEMAS: dict[tuple[str, str], type] = {}
+TRAINS_ON: dict[type, type] = {}
+
+
+def schema(group: str, name: str, trains_on: type | None = None):
+    """Declare a dataclass as the schema `<group>/<name>_schema`; `trains_on`: the data
+    schema (or a base of it) a model takes its inputs' statistics or vocabulary from."""
+
+    def declare(cls: type) -> type:
+        SCHEMAS[(group, name)] = cls
+        if trains_on is not None:
+            TRAINS_ON[cls] = trains_on
+        return cls
+
+    return declare
+
+
 POOLINGS = ("max", "mean", "last", "max_mean")  # the LSTM's (kept here: no torch import)
 
 
@@ -48,6 +68,92 @@ class OptimConfig:
 
 
 @dataclass
+class DataConfig:
+    """What every DataModule takes: a directory of splits and how to batch them."""
+
+    path: str = MISSING
+    batch_size: int = 64
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        _positive("data.batch_size", self.batch_size)
+        if self.num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0, got {self.num_workers}")
+
+
+@schema("data", "table")
+@dataclass
+class TableDataConfig(DataConfig):
+    """Any table: named feature columns and a target, a value or (classification) a label."""
+
+    _target_: str = "modelyard.data.table.TableDataModule"
+    features: list[str] = field(default_factory=list)
+    target: str = MISSING
+    classification: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.features:
+            raise ConfigError("data.features is empty: name the feature columns")
+        if self.target in self.features:
+            raise ConfigError(f"data.target {self.target!r} is also one of data.features")
+
+
+@schema("data", "market")
+@dataclass
+class MarketDataConfig(TableDataConfig):
+    _target_: str = "modelyard.data.market.MarketDataModule"
+    target: str = "log_gdp"
+
+
+@dataclass
+class AugmentConfig:
+    max_rotation_deg: float = 10.0
+    max_shift_px: float = 2.0
+    max_scale: float = 0.1
+
+
+@schema("data", "digits")
+@dataclass
+class DigitsDataConfig(DataConfig):
+    _target_: str = "modelyard.data.digits.DigitsDataModule"
+    augment: AugmentConfig | None = field(default_factory=AugmentConfig)
+    target: str = "digit"
+    classes: list[Any] | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.classes is not None and len(self.classes) != 10:
+            raise ConfigError(f"data.classes names the 10 digit classes, got "
+                              f"{len(self.classes)}")
+
+
+@schema("data", "reviews")
+@dataclass
+class ReviewsDataConfig(DataConfig):
+    _target_: str = "modelyard.data.reviews.ReviewsDataModule"
+    text_column: str = "text"
+    label_column: str = "label"
+    classes: list[Any] = field(default_factory=lambda: ["negative", "positive"])
+    min_freq: int = 2
+    max_vocab: int = 20000
+    ngram_order: int = 0
+    ngram_min_freq: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _positive("data.min_freq", self.min_freq)
+        _positive("data.max_vocab", self.max_vocab)
+        _positive("data.ngram_min_freq", self.ngram_min_freq)
+        if self.ngram_order < 0:
+            raise ConfigError(f"data.ngram_order must be >= 0 (0: no bag of n-grams), "
+                             f"got {self.ngram_order}")
+        if len(self.classes) != 2:
+            raise ConfigError(f"data.classes names labels 0 and 1, got {list(self.classes)}")
+
+
+@schema("model", "regressor", trains_on=TableDataConfig)
+@dataclass
 class RegressorConfig(OptimConfig):
     _target_: str = "modelyard.models.regressor.MarketRegressor"
     _partial_: bool = True
@@ -59,6 +165,7 @@ class RegressorConfig(OptimConfig):
             _positive("model.hidden_sizes", size)
 
 
+@schema("model", "cnn", trains_on=DigitsDataConfig)
 @dataclass
 class CNNConfig(OptimConfig):
     _target_: str = "modelyard.models.cnn.DigitCNN"
@@ -77,6 +184,7 @@ class CNNConfig(OptimConfig):
         _fraction("model.dropout", self.dropout)
 
 
+@schema("model", "lstm", trains_on=ReviewsDataConfig)
 @dataclass
 class LSTMConfig(OptimConfig):
     _target_: str = "modelyard.models.lstm.SentimentLSTM"
@@ -104,82 +212,17 @@ class LSTMConfig(OptimConfig):
                               f"got {self.pooling!r}")
 
 
-@dataclass
-class DataConfig:
-    """What every DataModule takes: a directory of splits and how to batch them."""
-
-    path: str = MISSING
-    batch_size: int = 64
-    num_workers: int = 0
-
-    def __post_init__(self) -> None:
-        _positive("data.batch_size", self.batch_size)
-        if self.num_workers < 0:
-            raise ConfigError(f"data.num_workers must be >= 0, got {self.num_workers}")
-
-
-@dataclass
-class MarketDataConfig(DataConfig):
-    _target_: str = "modelyard.data.market.MarketDataModule"
-    features: list[str] = field(default_factory=list)
-    target: str = "log_gdp"
-
-
-@dataclass
-class AugmentConfig:
-    max_rotation_deg: float = 10.0
-    max_shift_px: float = 2.0
-    max_scale: float = 0.1
-
-
-@dataclass
-class DigitsDataConfig(DataConfig):
-    _target_: str = "modelyard.data.digits.DigitsDataModule"
-    augment: AugmentConfig | None = field(default_factory=AugmentConfig)
-
-
-@dataclass
-class ReviewsDataConfig(DataConfig):
-    _target_: str = "modelyard.data.reviews.ReviewsDataModule"
-    text_column: str = "text"
-    label_column: str = "label"
-    min_freq: int = 2
-    max_vocab: int = 20000
-    ngram_order: int = 0
-    ngram_min_freq: int = 2
-
-    def __post_init__(self) -> None:
-        super().__post_init__()
-        _positive("data.min_freq", self.min_freq)
-        _positive("data.max_vocab", self.max_vocab)
-        _positive("data.ngram_min_freq", self.ngram_min_freq)
-        if self.ngram_order < 0:
-            raise ConfigError(f"data.ngram_order must be >= 0 (0: no bag of n-grams), "
-                             f"got {self.ngram_order}")
-
-
-SCHEMAS = {
-    "model": {"regressor": RegressorConfig, "cnn": CNNConfig, "lstm": LSTMConfig},
-    "data": {"market": MarketDataConfig, "digits": DigitsDataConfig,
-             "reviews": ReviewsDataConfig},
-}
-# The data each model is built for (it takes its inputs' statistics or vocabulary).
-TRAINS_ON = {RegressorConfig: MarketDataConfig, CNNConfig: DigitsDataConfig,
-             LSTMConfig: ReviewsDataConfig}
-
-
 def register() -> None:
     """Put the schemas in Hydra's ConfigStore as `<group>/<name>_schema`; idempotent."""
     store = ConfigStore.instance()
-    for group, schemas in SCHEMAS.items():
-        for name, schema in schemas.items():
-            store.store(group=group, name=f"{name}_schema", node=schema)
+    for (group, name), node in SCHEMAS.items():
+        store.store(group=group, name=f"{name}_schema", node=node)
 
 
 def validate(cfg: DictConfig) -> None:
     """Ranges no type expresses, for every node with a schema, and the run-level numbers."""
     types = {}
-    for group in SCHEMAS:
+    for group in sorted({group for group, _ in SCHEMAS}):
         node = cfg.get(group)
         if isinstance(node, DictConfig) and OmegaConf.get_type(node) not in (dict, None):
             types[group] = OmegaConf.get_type(node)
@@ -191,8 +234,8 @@ def validate(cfg: DictConfig) -> None:
                                   f" {group} takes {takes}")
             OmegaConf.to_object(node)  # builds the dataclass: its __post_init__ checks
     needed = TRAINS_ON.get(types.get("model"))
-    if needed and types.get("data") not in (None, needed):
-        names = {schema: name for group in SCHEMAS.values() for name, schema in group.items()}
+    if needed and types.get("data") is not None and not issubclass(types["data"], needed):
+        names = {node: name for (_, name), node in SCHEMAS.items()}
         raise ConfigError(f"model {names[types['model']]} trains on data={names[needed]}, "
                           f"not data={names[types['data']]}")
     trainer: Any = cfg.get("trainer") or {}

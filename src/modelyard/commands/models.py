@@ -56,18 +56,40 @@ def models_register(options: argparse.Namespace) -> None:
     print(f"registered: models:/{version.name}/{version.version} ({aliases})")
 
 
+def models_sync(options: argparse.Namespace) -> None:
+    """`make run`'s registry step: each pipeline entry's model file registered, then gated
+    (a rejection, exit 3, keeps the champion and goes on); the first other failure stops it."""
+    from modelyard import project
+    from modelyard.commands import stage
+
+    root = project.root()
+    client = tracking_client()
+    for name in stage.entries(root):
+        version = stage.register(name, stage.overrides(name, "register", root), root)
+        try:
+            show_decision(client, version.name, [])
+        except SystemExit as stop:
+            if stop.code != PROMOTION_REJECTED_EXIT:
+                raise
+
+
 def models_promote(options: argparse.Namespace) -> None:
     client = tracking_client()
+    show_decision(client, options.name, options.overrides)
+
+
+def show_decision(client, name: str, overrides: list[str]) -> None:
+    """Gate `name`'s challenger and print the decision; exit 3 when it is rejected."""
     from modelyard.tracking.users import require_manage
 
-    require_manage(client.tracking_uri, options.name, "promote")  # before torch loads
+    require_manage(client.tracking_uri, name, "promote")  # before torch loads
     from rich.console import Console
     from rich.table import Table
 
     from modelyard.registry.promotion import promote
 
-    decision = promote(client, options.name, options.overrides)
-    table = Table(title=f"{options.name}: {'PROMOTED' if decision.promoted else 'REJECTED'}")
+    decision = promote(client, name, overrides)
+    table = Table(title=f"{name}: {'PROMOTED' if decision.promoted else 'REJECTED'}")
     for column in ("role", "version", decision.metric):
         table.add_column(column)
     for role, version in (("challenger", decision.challenger), ("champion", decision.champion)):

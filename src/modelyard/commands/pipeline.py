@@ -28,7 +28,7 @@ def prepare(options: argparse.Namespace) -> None:
 def plots(options: argparse.Namespace) -> None:
     from modelyard.plots import write_pipeline_plots
 
-    for path in write_pipeline_plots(options.task, options.overrides):
+    for path in write_pipeline_plots(options.task):
         print(f"wrote {path}")
 
 

@@ -37,14 +37,13 @@ def new_password() -> str:
 def users_add(options: argparse.Namespace) -> None:
     """A user of the team server in a role; the caller's credentials must be an admin's."""
     client = tracking_client()
-    from modelyard.config import compose
+    from modelyard import tasks
     from modelyard.tracking.users import add_user
 
     password = new_password()
-    # the team's registered models (conf/registry), whatever the experiment
-    models = compose("train", ["experiment=market_regressor"]).registry.models
+    # the team's registered models: what every task declares
     created = add_user(client.tracking_uri, options.name, password, options.role,
-                       [str(m.name) for m in models.values()])
+                       sorted(tasks.registered_models().values()))
     if created:
         print(f"created registered models {', '.join(created)} (owned by the admin)")
     print(f"added user {options.name} ({options.role})")

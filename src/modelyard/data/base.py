@@ -1,4 +1,6 @@
-"""What the three DataModules share: a directory of train/val/test files, checked on load."""
+"""What every DataModule shares: a directory of train/val/test files, checked on load, and
+what the rest of modelyard asks of any dataset (its target's name, its classes, a split as a
+client would send it)."""
 
 from __future__ import annotations
 
@@ -54,6 +56,21 @@ class SplitDataModule(L.LightningDataModule, ABC):
     def fitted_inputs(self) -> dict[str, Any]:
         """What the model needs from the train split (statistics, vocabulary)."""
         return {}
+
+    @abstractmethod
+    def raw_split(self, split: str) -> tuple[Any, Any]:
+        """A split as a client would send it to the served model (a table of named columns,
+        images as stored, plain strings) and its targets: values, or class indices."""
+
+    @property
+    def target_name(self) -> str:
+        """What the model predicts, as the data names it (served outputs, plots)."""
+        return "value"
+
+    @property
+    def class_names(self) -> list[Any] | None:
+        """The label of each class index; None for a regression target."""
+        return None
 
     collate_fn: Callable | None = None
 

@@ -20,10 +20,13 @@ class DigitsDataModule(SplitDataModule):
     dataset_name = "digits"
 
     def __init__(
-        self, path: str, batch_size: int, num_workers: int, augment: dict[str, float] | None
+        self, path: str, batch_size: int, num_workers: int, augment: dict[str, float] | None,
+        target: str = "digit", classes: list[Any] | None = None,
     ) -> None:
         super().__init__(path, batch_size, num_workers)
         self.augment = dict(augment) if augment else None
+        self.target, self.classes = target, list(range(10) if classes is None else classes)
+        self.images: dict[str, np.ndarray] = {}  # as stored: uint8, what a client sends
 
     def load_split(self, file: Path) -> BatchedTensors:
         try:
@@ -38,14 +41,27 @@ class DigitsDataModule(SplitDataModule):
             )
         if len(images) == 0:  # nothing to learn or score; min()/max() below would raise
             raise DataError(f"{file}: no images (0 of shape 28x28)")
-        if images.dtype != np.uint8 or labels.min() < 0 or labels.max() > 9:
-            raise DataError(f"{file}: expected uint8 pixels and labels 0-9")
+        top = len(self.classes) - 1
+        if images.dtype != np.uint8 or labels.min() < 0 or labels.max() > top:
+            raise DataError(f"{file}: expected uint8 pixels and labels 0-{top}")
+        self.images[file.stem] = images
         x = torch.from_numpy(images).unsqueeze(1).float().div_(255.0)
         return BatchedTensors(x, torch.from_numpy(labels.astype(np.int64)))
 
     def fitted_inputs(self) -> dict[str, Any]:
         x = self.datasets["train"].tensors[0]
         return {"pixel_mean": float(x.mean()), "pixel_std": float(x.std())}
+
+    def raw_split(self, split: str) -> tuple[np.ndarray, np.ndarray]:
+        return self.images[split], self.datasets[split].tensors[1].numpy()
+
+    @property
+    def target_name(self) -> str:
+        return self.target
+
+    @property
+    def class_names(self) -> list[Any]:
+        return self.classes
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         # Augment on the device, training batches only.

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from modelyard.data.base import SplitDataModule
@@ -51,8 +52,10 @@ class ReviewsDataModule(SplitDataModule):
         num_workers: int,
         ngram_order: int,
         ngram_min_freq: int,
+        classes: list[Any] | None = None,
     ) -> None:
         super().__init__(path, batch_size, num_workers)
+        self.classes = list(classes or ["negative", "positive"])  # labels 0 and 1
         self.text_column, self.label_column = text_column, label_column
         self.min_freq, self.max_vocab = min_freq, max_vocab
         self.ngram_order, self.ngram_min_freq = ngram_order, ngram_min_freq
@@ -80,3 +83,15 @@ class ReviewsDataModule(SplitDataModule):
     def texts_and_labels(self, split: str) -> tuple[list[str], np.ndarray]:
         dataset = self.datasets[split]
         return dataset.texts, dataset.labels
+
+    def raw_split(self, split: str) -> tuple[pd.DataFrame, np.ndarray]:
+        texts, labels = self.texts_and_labels(split)
+        return pd.DataFrame({self.text_column: texts}), labels
+
+    @property
+    def target_name(self) -> str:
+        return self.label_column
+
+    @property
+    def class_names(self) -> list[Any]:
+        return self.classes

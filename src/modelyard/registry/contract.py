@@ -82,6 +82,7 @@ def table_contract(train: pd.DataFrame, names: list[str]) -> dict[str, Any]:
         groups.setdefault(name.rsplit("_", 1)[0], []).append(name)
     one_hot = [g for g in groups.values() if len(g) > 1 and (frame[g].sum(axis=1) == 1).all()]
     return {
+        "columns": list(names),
         "ranges": {n: [float(frame[n].min()), float(frame[n].max())] for n in names},
         "integer": integer,
         "one_hot": one_hot,
@@ -169,29 +170,31 @@ def checked_table(model_input: Any, names: list[str], contract: dict[str, Any],
     return values, ([",".join(f) for f in flags] if limits.out_of_range == FLAG else None)
 
 
-# --- images: 28x28 digits, pixels 0-255 ------------------------------------------------
+# --- images: the train split's shape (28x28 digits), pixels 0-255 ------------------------
 
 
-def checked_images(model_input: Any, limits: Limits, side: int = 28) -> np.ndarray:
-    """One image (28, 28) or a batch (N, 28, 28) or (N, 784) of numbers 0-255 (any integer
-    or float type) -> float32 (N, 28, 28) scaled to 0-1."""
+def checked_images(model_input: Any, limits: Limits,
+                   shape: tuple[int, int] = (28, 28)) -> np.ndarray:
+    """One image (H, W) or a batch (N, H, W) or (N, H*W) of numbers 0-255 (any integer or
+    float type) -> float32 (N, H, W) scaled to 0-1."""
+    height, width = shape
+    forms = (f"one image ({height}, {width}) or a batch (N, {height}, {width}) or "
+             f"(N, {height * width})")
     try:
         images = np.asarray(model_input)
     except ValueError:  # ragged nested lists
-        raise InputError("images of unequal sizes; expected (28, 28), (N, 28, 28) or "
-                         "(N, 784)") from None
+        raise InputError(f"images of unequal sizes; expected {forms}") from None
     if images.dtype == bool or not (np.issubdtype(images.dtype, np.integer)
                                     or np.issubdtype(images.dtype, np.floating)):
         found = {"b": "true/false", "U": "text", "S": "bytes"}.get(
             images.dtype.kind, "nulls or mixed values")
         raise InputError(f"pixels must be numbers 0-255, got {found}")
-    if images.shape == (side, side):
+    if images.shape == (height, width):
         images = images[None]
-    elif images.ndim == 2 and images.shape[1] == side * side:
-        images = images.reshape(-1, side, side)
-    if images.ndim != 3 or images.shape[1:] != (side, side):
-        raise InputError(f"expected one image (28, 28) or a batch (N, 28, 28) or (N, 784), "
-                         f"got shape {images.shape}")
+    elif images.ndim == 2 and images.shape[1] == height * width:
+        images = images.reshape(-1, height, width)
+    if images.ndim != 3 or images.shape[1:] != (height, width):
+        raise InputError(f"expected {forms}, got shape {images.shape}")
     check_count(len(images), limits, "images")
     images = images.astype(np.float32)
     if not np.isfinite(images).all():

@@ -1,33 +1,35 @@
 """Promotion gate and rollback. Challenger and champion are scored by
-`mlflow.models.evaluate` on the same frozen test split (checked by its manifest hash); the
-policy in conf/registry becomes `MetricThreshold`s and `mlflow.validate_evaluation_results`
-decides. Every decision is written as tags on the versions involved."""
+`mlflow.models.evaluate` on the challenger's frozen test split (the data its record names,
+checked by its manifest hash); the policy the challenger was registered with becomes a
+`MetricThreshold` and `mlflow.validate_evaluation_results` decides. Every decision is written
+as tags on the versions involved."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import mlflow
 import pandas as pd
-from hydra.utils import get_class
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.models import MetricThreshold
 from mlflow.models.evaluation.validation import ModelValidationFailedException
 from mlflow.tracking import MlflowClient
-from omegaconf import DictConfig, OmegaConf
 
 from modelyard import project
 from modelyard.config import compose
 from modelyard.errors import ModelyardError
+from modelyard.registry import kinds
+from modelyard.registry import policy as policies
+from modelyard.registry import record as records
 from modelyard.registry.lock import promotion_lock
 from modelyard.registry.versions import alias_version as _alias
 from modelyard.registry.versions import load_checked, predict_in_batches
 from modelyard.tracking import describe
 from modelyard.tracking.owner import owner_tags
 from modelyard.tracking.users import require_manage
-from modelyard.training import build
 
 
 @dataclass
@@ -46,27 +48,22 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _frozen_test_datamodule(cfg: DictConfig, challenger: ModelVersion):
-    """The challenger's own test split, refused if its bytes changed since training. A
-    recorded repo-relative path is read in this checkout (a temporary DVC workspace it was
-    trained in is gone by now)."""
-    recorded = challenger.tags.get("data.path")
-    if recorded:
-        cfg.data.path = str(project.root() / recorded)
-    datamodule = build.datamodule(cfg)
+def _frozen_test_datamodule(record: dict[str, Any], challenger: ModelVersion):
+    """The data the challenger's record names, read in this checkout, refused if its bytes
+    changed since training."""
+    datamodule = records.datamodule(record, project.root())
     recorded = challenger.tags.get("data.manifest_sha256", "")
     if datamodule.manifest_sha256 and recorded != datamodule.manifest_sha256:
         raise ModelyardError(
-            f"test split at {cfg.data.path} differs from the one version "
+            f"test split at {record['data']['path']} differs from the one version "
             f"{challenger.version} was trained on (manifest sha256 {recorded[:12]}…)"
         )
     return datamodule
 
 
-def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, role: str):
-    # a test row a little outside the train split's range is scored, not refused
-    model = load_checked(version, {"out_of_range": "flag"})
-    predicted = wrapper.prediction(predict_in_batches(model, inputs))
+def _score(name: str, version: ModelVersion, model, record: dict[str, Any], inputs, targets,
+           role: str):
+    predicted = kinds.predicted(predict_in_batches(model, inputs), record)
     frame = pd.DataFrame({"target": targets, "prediction": predicted})
     # tagged with what it scored, so the run links back to the version (and the UI shows it)
     with mlflow.start_run(run_name=f"{role} v{version.version}", nested=True,
@@ -78,7 +75,7 @@ def _score(name: str, version: ModelVersion, wrapper: type, inputs, targets, rol
                                       f"(#/models/{name}/versions/{version.version})"}):
         # explainability needs a model to probe (SHAP); a table of predictions has none
         return mlflow.models.evaluate(data=frame, targets="target", predictions="prediction",
-                                      model_type=wrapper.model_type,
+                                      model_type=kinds.model_type(record),
                                       evaluator_config={"log_model_explainability": False})
 
 
@@ -94,7 +91,9 @@ def _scored_dataset(datamodule, challenger: ModelVersion):
 
 PENDING = "pending"  # promotion.decision until the champion alias has moved
 def promote(client: MlflowClient, name: str, overrides: list[str] | None = None) -> Decision:
-    """Gate the challenger under the model's promotion lock; `overrides` adjust the config."""
+    """Gate the challenger under the model's promotion lock; `overrides` (`registry.policy.*`,
+    `registry.lock.*`) adjust the policy its record holds and the lock."""
+    policy_overrides, lock = split_overrides(overrides)  # a typo is refused before the lock
     require_manage(client.tracking_uri, name, "promote")  # before the lock, runs or tags
     mlflow.set_tracking_uri(client.tracking_uri)  # scoring runs use MLflow's fluent API
     mlflow.set_registry_uri(client.tracking_uri)
@@ -103,14 +102,38 @@ def promote(client: MlflowClient, name: str, overrides: list[str] | None = None)
     # MLflow's import-hook lock, and the lock's heartbeat thread, importing inside an MLflow
     # request at that moment, deadlocked both (seen in a racing promotion: each process hung).
     mlflow.autolog(disable=True, silent=True)
-    with promotion_lock(client, name, **lock_settings(overrides)):
-        return _promote_locked(client, name, overrides)
+    with promotion_lock(client, name, **lock):
+        return _promote_locked(client, name, policy_overrides)
+
+
+def split_overrides(overrides: list[str] | None) -> tuple[dict[str, Any], dict[str, float]]:
+    """`registry.policy.<key>=<value>` as a dict, and conf/registry's `lock` with any
+    `registry.lock.*` applied. Nothing else: the version's record fixes its data and task."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from modelyard.errors import ConfigError, one_line
+
+    try:
+        parsed = OverridesParser.create().parse_overrides(list(overrides or []))
+    except Exception as err:
+        raise ConfigError(one_line(err)) from None
+    policy, lock = {}, []
+    for o in parsed:
+        key = o.key_or_group
+        if key.startswith("registry.policy.") and key.count(".") == 2:
+            policy[key.rpartition(".")[2]] = o.value()
+        elif key.startswith("registry.lock."):
+            lock.append(o.input_line)
+        else:
+            raise ConfigError(f"override {o.input_line!r}: promotion reads the version's own "
+                              "record (data, task, policy); it takes registry.policy.<key>=... "
+                              "and registry.lock.<key>=... only")
+    return policy, dict(compose("registry/default", lock).registry.lock)
 
 
 def lock_settings(overrides: list[str] | None) -> dict[str, float]:
     """conf/registry's `lock` with any `registry.lock.*` override applied."""
-    mine = [o for o in overrides or [] if o.startswith("registry.lock.")]
-    return dict(compose("registry/default", mine).registry.lock)
+    return split_overrides([o for o in overrides or [] if o.startswith("registry.lock.")])[1]
 
 
 def input_names(version: ModelVersion) -> list[str] | None:
@@ -130,28 +153,26 @@ def inputs_differ(challenger: ModelVersion, champion: ModelVersion) -> bool:
     return mine is not None and theirs is not None and mine != theirs
 
 
-def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None) -> Decision:
-    challenger_alias = "challenger"
-    challenger = _alias(client, name, challenger_alias)
+def gate_policy(record: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The version's recorded policy with the command line's `registry.policy.*` applied."""
+    return policies.resolved({**record["policy"], **overrides}, sorted(record["baselines"]))
+
+
+def _promote_locked(client: MlflowClient, name: str, overrides: dict[str, Any]) -> Decision:
+    aliases = compose("registry/default").registry
+    challenger = _alias(client, name, aliases.challenger_alias)
     if challenger is None:
-        raise ModelyardError(f"{name} has no version with the alias '{challenger_alias}'")
-    task = challenger.tags.get("modelyard.task") or (
-        client.get_run(challenger.run_id).data.tags.get("modelyard.task") if challenger.run_id
-        else None
-    )
-    if not task:
-        raise ModelyardError(f"{name} v{challenger.version} has no modelyard.task tag")
-    cfg = compose("train", [f"experiment={task}", *(overrides or [])])
-    registry, policy = cfg.registry, cfg.registry.policy[task]
-    champion = _alias(client, name, registry.champion_alias)
+        raise ModelyardError(f"{name} has no version with the alias "
+                             f"'{aliases.challenger_alias}'")
+    champion = _alias(client, name, aliases.champion_alias)
     if champion is not None and champion.version == challenger.version:
+        metric = challenger.tags.get("promotion.metric", "")
         if challenger.tags.get("promotion.decision") == PENDING:  # a promotion cut short
             previous = challenger.tags.get("promotion.previous_champion") or None
             _confirm(client, name, str(challenger.version), previous)
             return Decision(name, True, "finished a promotion that was cut short after the "
-                            "champion alias moved", policy.metric, str(challenger.version),
-                            previous)
-        return Decision(name, False, "the challenger is already champion", policy.metric,
+                            "champion alias moved", metric, str(challenger.version), previous)
+        return Decision(name, False, "the challenger is already champion", metric,
                         str(challenger.version), str(champion.version))
 
     if champion is not None and inputs_differ(challenger, champion):
@@ -159,15 +180,20 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
             f"{name} v{challenger.version} takes other inputs than champion v{champion.version} "
             f"(input schemas differ): register it under a model name of its own"
         )
-    wrapper = get_class(registry.models[task].wrapper)
-    datamodule = _frozen_test_datamodule(cfg, challenger)
-    inputs, targets = wrapper.test_set(datamodule)
-    threshold = MetricThreshold(
-        threshold=policy.floor,
-        min_absolute_change=policy.min_improvement if champion is not None else None,
-        greater_is_better=policy.greater_is_better,
-    )
-    mlflow.set_experiment(task)
+    # a test row a little outside the train split's range is scored, not refused
+    loaded = {"challenger": load_checked(challenger, {"out_of_range": "flag"})}
+    record = loaded["challenger"].unwrap_python_model().record
+    policy = gate_policy(record, overrides)
+    bound = policies.bound(policy, record["baselines"])
+    if champion is not None:
+        loaded["champion"] = load_checked(champion, {"out_of_range": "flag"})
+    datamodule = _frozen_test_datamodule(record, challenger)
+    inputs, targets = datamodule.raw_split("test")
+    limit = policy["min_improvement"] if champion is not None else None
+    thresholds = {} if bound is None and limit is None else {policy["metric"]: MetricThreshold(
+        threshold=bound, min_absolute_change=limit,
+        greater_is_better=policy["greater_is_better"])}
+    mlflow.set_experiment(record["task"])
     with mlflow.start_run(run_name=f"promote {name} v{challenger.version}",
                           tags={**owner_tags(), "modelyard.job": "promote",
                                 "modelyard.model": name,
@@ -175,25 +201,26 @@ def _promote_locked(client: MlflowClient, name: str, overrides: list[str] | None
                                 "modelyard.champion_version":
                                     str(champion.version) if champion else "none"}) as scoring:
         mlflow.log_input(_scored_dataset(datamodule, challenger), context="test")
-        results = {"challenger": _score(name, challenger, wrapper, inputs, targets, "challenger")}
-        if champion is not None:
-            results["champion"] = _score(name, champion, wrapper, inputs, targets, "champion")
+        versions = {"challenger": challenger, "champion": champion}
+        results = {role: _score(name, versions[role], model, record, inputs, targets, role)
+                   for role, model in loaded.items()}
         try:
             mlflow.validate_evaluation_results(
-                {policy.metric: threshold}, results["challenger"], results.get("champion")
-            )
-            promoted, reason = True, "passed the policy"
+                thresholds, results["challenger"], results.get("champion"))
+            promoted, reason = True, ("passed the policy" if thresholds else
+                                      "the first version, and its policy sets no bound")
         except ModelValidationFailedException as err:
             promoted, reason = False, " ".join(str(err).split())
-    scores = {role: float(result.metrics[policy.metric]) for role, result in results.items()}
-    decision = Decision(name, promoted, reason, policy.metric, str(challenger.version),
+    scores = {role: float(result.metrics[policy["metric"]]) for role, result in results.items()}
+    decision = Decision(name, promoted, reason, policy["metric"], str(challenger.version),
                         str(champion.version) if champion else None, scores,
                         scoring.info.run_id)
-    _record(client, decision, policy, datamodule.manifest_sha256 or "", registry.champion_alias)
+    _record(client, decision, {**policy, "bound": bound}, datamodule.manifest_sha256 or "",
+            aliases.champion_alias)
     return decision
 
 
-def _record(client: MlflowClient, decision: Decision, policy: DictConfig, data_sha: str,
+def _record(client: MlflowClient, decision: Decision, policy: dict[str, Any], data_sha: str,
             champion_alias: str) -> None:
     audit = {
         "decision": "promoted" if decision.promoted else "rejected",
@@ -204,7 +231,7 @@ def _record(client: MlflowClient, decision: Decision, policy: DictConfig, data_s
         "challenger_score": f"{decision.scores['challenger']:.6g}",
         "champion_score": f"{decision.scores['champion']:.6g}" if decision.champion else "",
         "test_data_sha256": data_sha,
-        "policy": json.dumps(OmegaConf.to_container(policy), sort_keys=True),
+        "policy": json.dumps(policy, sort_keys=True),
         "reason": decision.reason[:4000],
         "run_id": decision.scoring_run or "",
     }

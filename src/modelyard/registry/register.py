@@ -20,6 +20,7 @@ from mlflow.tracking import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
 import modelyard
+from modelyard.registry.kinds import Kind, kind_named
 from modelyard.registry.packaging import write_model_files
 from modelyard.registry.versions import alias_version
 from modelyard.tracking import describe, lineage, store
@@ -38,15 +39,38 @@ def requirement(package: str) -> str:
     return f"{package}=={metadata.version(package).split('+')[0]}"
 
 
+def own_data(cfg: DictConfig) -> bool:
+    """Whether the run's data is not the data its task declares: `data.path` names another
+    directory than the declared one would, under this run's `paths`."""
+    from modelyard import tasks
+
+    declared = OmegaConf.to_container(tasks.declaration(cfg.task).data, resolve=False)["path"]
+    here = OmegaConf.merge(cfg, {"data": {"path": declared}}).data.path
+    root = Path(cfg.paths.root_dir)
+    return (root / here).resolve() != (root / cfg.data.path).resolve()
+
+
 def model_name(cfg: DictConfig) -> str:
-    """`registry.name`, else the task's model; data other than the project's own prepared
-    dataset gets a model of its own (`<task model>-<data directory>`), never the shipped one."""
+    """`registry.name`, else the task's registered model; data other than the task's own gets
+    a model of its own (`<model>-<data directory>`), never the shipped one's aliases."""
     if cfg.registry.get("name"):
         return str(cfg.registry.name)
-    base = str(cfg.registry.models[cfg.task].name)
-    shipped = Path(cfg.paths.data_dir) / get_class(cfg.data._target_).dataset_name
-    data = Path(cfg.data.path)
-    return base if data.resolve() == shipped.resolve() else f"{base}-{data.resolve().name}"
+    base = str(cfg.registry.model)
+    return f"{base}-{Path(cfg.data.path).resolve().name}" if own_data(cfg) else base
+
+
+def recorded_policy(cfg: DictConfig) -> dict[str, Any]:
+    """The policy a version is registered with: the config's, resolved. The task's absolute
+    floor is in the units of its own data, so a version of other data is recorded without it
+    unless the command line set another; its baselines, scored on its own splits, still hold."""
+    from modelyard import tasks
+    from modelyard.registry.policy import resolved
+
+    policy = resolved(OmegaConf.to_container(cfg.registry.policy, resolve=True),
+                      sorted(k for k, v in (cfg.get("baseline") or {}).items() if v is not None))
+    if own_data(cfg) and policy["floor"] == tasks.declaration(cfg.task).registry.policy.floor:
+        policy["floor"] = None
+    return policy
 
 
 def version_tags(run: Run, weights: str) -> dict[str, str]:
@@ -65,7 +89,9 @@ def version_tags(run: Run, weights: str) -> dict[str, str]:
 def import_run(client: MlflowClient, cfg: DictConfig, model: Any, model_file: Path,
                datamodule: Any, weights: str) -> Run:
     """A run for a model file trained elsewhere: lineage of this checkout, the file's own
-    hyperparameters, and where it came from."""
+    hyperparameters, its baselines on the same splits, and where it came from."""
+    from modelyard.training.build import baseline_metrics
+
     root = Path(cfg.paths.root_dir)
     experiment = client.get_experiment_by_name(cfg.task)
     experiment_id = (experiment.experiment_id if experiment else
@@ -82,22 +108,25 @@ def import_run(client: MlflowClient, cfg: DictConfig, model: Any, model_file: Pa
     for key, value in model.hparams.items():
         if isinstance(value, int | float | str):
             client.log_param(run.info.run_id, f"model.{key}", value)
+    for key, value in baseline_metrics(cfg, datamodule).items():
+        client.log_metric(run.info.run_id, key, value)
     client.set_terminated(run.info.run_id, "FINISHED")
     return client.get_run(run.info.run_id)
 
 
-def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, datamodule: Any,
-               name: str, configured: set[str], weights: str,
+def log_pyfunc(tracking_uri: str, run_id: str, kind: type[Kind], model: Any, datamodule: Any,
+               name: str, configured: set[str], weights: str, task_record: dict[str, Any],
                serving: dict[str, Any] | None = None) -> str:
     """Log the model into the run as code (registry/model_code.py and the project's source),
-    its weights as a state dict, its preprocessing and input contract as JSON; return its
-    model URI. `configured`: the hyperparameter names the model config sets; `serving`: the
+    its weights as a state dict, its preprocessing, input contract and record as JSON; return
+    its model URI. `configured`: the hyperparameter names the model config sets; `serving`: the
     input limits (conf/registry `serving:`), kept in the model config."""
     import tempfile
     from dataclasses import asdict
 
     import mlflow
 
+    from modelyard.registry import record
     from modelyard.registry.contract import Limits
 
     # checked before anything is logged; only the limits the model reads go into its config
@@ -105,37 +134,40 @@ def log_pyfunc(tracking_uri: str, run_id: str, wrapper: type, model: Any, datamo
     limits = asdict(Limits.from_config(serving or {}))
     mlflow.set_tracking_uri(tracking_uri)
     mlflow.set_registry_uri(tracking_uri)
-    signature, example = wrapper.describe(model, datamodule)
     with tempfile.TemporaryDirectory() as tmp, mlflow.start_run(run_id=run_id,
                                                                 tags=owner_tags()):
+        files = write_model_files(model, Path(tmp), configured, kind.input_contract(datamodule))
+        files[record.RECORD] = record.write(task_record, Path(tmp))
         info = mlflow.pyfunc.log_model(
             name=name,
             python_model=str(MODEL_CODE),
-            artifacts=write_model_files(model, Path(tmp), configured,
-                                        wrapper.input_contract(datamodule)),
+            artifacts=files,
             model_config={
                 **limits,
-                "adapter": wrapper.__name__,
                 "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
                 "weights_sha256": weights,  # read_model refuses other weights
             },
             code_paths=[str(Path(modelyard.__file__).parent)],
-            signature=signature,
-            input_example=example,
+            signature=kind.signature(datamodule),
+            input_example=kind.example(datamodule),
             pip_requirements=[requirement(p) for p in PIP_PACKAGES],
         )
     return info.model_uri
 
 
-def logged_as_code(tracking_uri: str, version: ModelVersion) -> bool:
-    """Whether a version is code plus a state dict: one registered before modelyard logged
-    models so is a pickle it no longer loads, so the same weights get a new version."""
+def logged_with_record(tracking_uri: str, version: ModelVersion) -> bool:
+    """Whether a version is code plus a state dict and its record: one registered before
+    modelyard logged models so (a pickle, or code without task.json) is not one this code
+    serves, so the same weights get a new version."""
     import mlflow
     from mlflow.models import get_model_info
 
+    from modelyard.registry.record import RECORD
+
     mlflow.set_registry_uri(tracking_uri)
     info = get_model_info(f"models:/{version.name}/{version.version}")  # reads MLmodel only
-    return "model_code_path" in info.flavors.get("python_function", {})
+    pyfunc = info.flavors.get("python_function", {})
+    return "model_code_path" in pyfunc and RECORD in (pyfunc.get("artifacts") or {})
 
 
 def describe_version(client: MlflowClient, version: ModelVersion, run: Run, task: str) -> None:
@@ -150,23 +182,32 @@ def register(cfg: DictConfig, model_file: Path, datamodule: Any,
              run_id: str | None = None) -> ModelVersion:
     """Make `model_file` a version of the task's model carrying `challenger` (or already
     `champion`); `run_id`: the run that trained it, when the caller knows it."""
+    from modelyard import tasks
+    from modelyard.registry import record
+
     tracking_uri = cfg.logger.tracking_uri
     client = store.client(tracking_uri)
     end_orphaned_runs(client)  # a registration killed earlier left the training run RUNNING
     name, registry = model_name(cfg), cfg.registry
-    wrapper = get_class(registry.models[cfg.task].wrapper)
+    kind = kind_named(tasks.kind_name(cfg))
+    policy = recorded_policy(cfg)
     model = load_model(get_class(cfg.model._target_), Path(model_file))
     weights = weights_sha256(model.state_dict())
     version = next((v for v in client.search_model_versions(f"name='{name}'")
                     if v.tags.get("weights_sha256") == weights
-                    and logged_as_code(tracking_uri, v)), None)
+                    and logged_with_record(tracking_uri, v)), None)
     if version is None:
         run = (client.get_run(run_id) if run_id else None) or run_that_trained(
             client, cfg.task, weights) or import_run(client, cfg, model, Path(model_file),
                                                      datamodule, weights)
+        task_record = record.make_record(
+            cfg.task, kind.name, datamodule, record.data_config(cfg, Path(cfg.paths.root_dir)),
+            policy, record.baseline_scores(run.data.metrics))
         configured = set(cfg.model) - {"_target_", "_partial_"}
-        uri = log_pyfunc(tracking_uri, run.info.run_id, wrapper, model, datamodule, cfg.task,
-                         configured, weights, OmegaConf.to_container(registry.serving))
+        serving = {k: v for k, v in OmegaConf.to_container(registry.serving).items()
+                   if k != "kind"}
+        uri = log_pyfunc(tracking_uri, run.info.run_id, kind, model, datamodule, cfg.task,
+                         configured, weights, task_record, serving)
         import mlflow
 
         version = mlflow.register_model(uri, name, tags=version_tags(run, weights))
@@ -174,7 +215,7 @@ def register(cfg: DictConfig, model_file: Path, datamodule: Any,
     if not client.get_registered_model(name).description:
         client.update_registered_model(name, describe.model_description(
             cfg.task, describe.module_doc(get_class(cfg.model._target_)),
-            registry.policy[cfg.task], registry.challenger_alias, registry.champion_alias))
+            policy, registry.challenger_alias, registry.champion_alias))
     champion = alias_version(client, name, registry.champion_alias)
     if champion is None or str(champion.version) != str(version.version):
         client.set_registered_model_alias(name, registry.challenger_alias, version.version)

@@ -98,18 +98,30 @@ def version_description(task: str, run_name: str, experiment_id: str, run_id: st
     ])
 
 
+def policy_text(policy: Mapping[str, object]) -> str:
+    """A policy (registry/policy.py) in words."""
+    better = "higher" if policy.get("greater_is_better") else "lower"
+    bounds = []
+    if policy.get("floor") is not None:
+        bounds.append(f"clear {policy['floor']}")
+    if policy.get("baseline"):
+        margin = float(policy.get("baseline_margin") or 0)
+        by = (f" by {margin:.0%} of its score" if margin > 0 else
+              f" or trail it by at most {-margin:.0%}" if margin < 0 else "")
+        bounds.append(f"beat the `{policy['baseline']}` baseline on the same test split{by}")
+    bounds.append(f"beat the champion by {policy.get('min_improvement')}")
+    return f"`{policy.get('metric')}` ({better} is better) must {', '.join(bounds)}"
+
+
 def model_description(task: str, model_doc: str, policy: Mapping[str, object],
                       challenger_alias: str, champion_alias: str) -> str:
-    better = "higher" if policy.get("greater_is_better") else "lower"
     return "\n".join([
         f"**{task}**: {model_doc}",
         "",
         f"- `@{challenger_alias}`: the newest registered version, waiting for the gate",
         f"- `@{champion_alias}`: what serving loads (`models:/<name>@{champion_alias}`)",
-        f"- **Promotion gate** (`conf/registry/default.yaml`): both scored with "
-        f"`mlflow.models.evaluate` on the challenger's frozen test split; "
-        f"`{policy.get('metric')}` ({better} is better) must clear {policy.get('floor')} and "
-        f"beat the champion by {policy.get('min_improvement')}",
+        f"- **Promotion gate** (the policy each version is registered with): both scored with "
+        f"`mlflow.models.evaluate` on the challenger's frozen test split; {policy_text(policy)}",
     ])
 
 

@@ -6,6 +6,8 @@ Each takes the task's DataModule, fits on the train split and returns its test m
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 from scipy import sparse
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
@@ -13,11 +15,37 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score, roc_auc_score
 from sklearn.svm import LinearSVC
 
-from modelyard.data.market import MarketDataModule
-from modelyard.data.reviews import ReviewsDataModule
+if TYPE_CHECKING:  # hints only: a task's pipeline stages depend on the data code it runs
+    from modelyard.data.base import SplitDataModule
+    from modelyard.data.reviews import ReviewsDataModule
+    from modelyard.data.table import TableDataModule
 
 
-def least_squares(datamodule: MarketDataModule) -> dict[str, float]:
+def majority_class(datamodule: SplitDataModule) -> dict[str, float]:
+    """Always the train split's most frequent class: what accuracy means nothing below."""
+    _, train_labels = datamodule.raw_split("train")
+    _, test_labels = datamodule.raw_split("test")
+    counts = np.bincount(np.asarray(train_labels, dtype=np.int64))
+    predicted = np.full(len(test_labels), int(counts.argmax()))
+    return {"test_acc": float(accuracy_score(test_labels, predicted))}
+
+
+def logistic_regression(datamodule: TableDataModule) -> dict[str, float]:
+    """Multinomial logistic regression on the standardised feature columns (train-split
+    statistics, as the models standardise them)."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x_train, y_train = datamodule.arrays("train")
+    x_test, y_test = datamodule.arrays("test")
+    classifier = make_pipeline(StandardScaler(), LogisticRegression(max_iter=5000))
+    classifier.fit(x_train.astype(np.float64), y_train)
+    predicted = classifier.predict(x_test.astype(np.float64))
+    return {"test_acc": float(accuracy_score(y_test, predicted)),
+            "test_f1": float(f1_score(y_test, predicted, average="macro"))}
+
+
+def least_squares(datamodule: TableDataModule) -> dict[str, float]:
     """Closed-form ordinary least squares (with intercept) on the train split."""
     x_train, y_train = datamodule.arrays("train")
     x_test, y_test = datamodule.arrays("test")

@@ -22,6 +22,19 @@ def datamodule(cfg: DictConfig) -> SplitDataModule:
     return module
 
 
+def model(cfg: DictConfig, fitted: dict) -> L.LightningModule:
+    """The task's model, given what it needs from the train split; a config its class does
+    not take (a key it has no argument for) is one line, not Hydra's trace."""
+    from modelyard.errors import ConfigError
+
+    try:
+        build = instantiate(cfg.model, _convert_="all")
+        return build(**fitted)
+    except (InstantiationException, TypeError) as err:
+        raise ConfigError(f"model {cfg.model._target_}: {one_line(err.__cause__ or err)}"
+                          ) from None
+
+
 def logger(cfg: DictConfig, run_id: str | None = None, job: str = "") -> Logger | None:
     """The configured logger; `run_id` continues an existing MLflow run (resume). A run
     without a configured `logger.run_name` is named after its task, what the job changed and

@@ -46,8 +46,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         metrics = trainer.test(model, datamodule=datamodule, verbose=False)[0]
         baseline = build.baseline_metrics(cfg, datamodule)
         run.log_metrics(baseline)
-        run.log_figures(plots.test_figures(model.test_table(), getattr(model, "class_names", ()),
-                                           cfg.data.get("target", "value")))
+        run.log_figures(plots.test_figures(model.test_table(), datamodule.class_names,
+                                           datamodule.target_name))
     metrics = {**metrics, **baseline}
     outputs.write_metrics(Path(cfg.metrics_file), metrics)
     outputs.write_table(output_dir / "predictions.csv", model.test_table())

@@ -9,16 +9,15 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from modelyard import plots
+from modelyard import plots, tasks
 from modelyard.errors import DataError
 from modelyard.tracking import datasets, lineage
 from modelyard.tracking.run import tracked_run
 from modelyard.training import build, outputs
 from modelyard.training.callbacks import RUN_ID_KEY, EpochHistory
-from modelyard.training.export import export_model
+from modelyard.training.export import export_model, trained_on
 
 MODEL_FILE = "model.ckpt"  # the exported weights (DVC out of the pipeline's train stage)
 
@@ -74,8 +73,9 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
     root, output_dir = Path(cfg.paths.root_dir), Path(cfg.paths.output_dir)
     resumed_run = run_id_in_checkpoint(cfg.ckpt_path) if cfg.get("logger") else None
     datamodule = build.datamodule(cfg)
+    tasks.check_data(cfg, datamodule)  # the declaration fits this data: before any run opens
     fitted = datamodule.fitted_inputs()
-    model = instantiate(cfg.model, _convert_="all")(**fitted)
+    model = build.model(cfg, fitted)
     callbacks = [*build.callbacks(cfg), *(extra_callbacks or [])]
     logger = build.logger(cfg, run_id=resumed_run)
     trainer = build.trainer(cfg, logger, callbacks)
@@ -103,11 +103,11 @@ def train(cfg: DictConfig, extra_callbacks: list[L.Callback] | None = None) -> T
         metrics = {**metrics, **baseline}
         run.log_figures({
             "learning_curves.png": plots.learning_curves(history, cfg.task),
-            **plots.test_figures(model.test_table(), getattr(model, "class_names", ()),
-                                 cfg.data.get("target", "value"), cfg.task),
+            **plots.test_figures(model.test_table(), datamodule.class_names,
+                                 datamodule.target_name, cfg.task),
         })
         model_file = output_dir / MODEL_FILE  # the best weights: test() restored them
-        weights = export_model(model, model_file)
+        weights = export_model(model, model_file, trained_on(cfg, datamodule))
         run.log_artifact(model_file, "checkpoints")
         run.set_tags({"weights_sha256": weights})
 

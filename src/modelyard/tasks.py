@@ -1,0 +1,93 @@
+"""Tasks, discovered: every `conf/experiment/<task>.yaml` is one, and declares all of it — the
+model and data (its defaults), the registered model (`registry.model`), how it is served
+(`registry.serving.kind`) and its promotion gate (`registry.policy`). Registry, serving, the
+pipeline and the tests ask this module; nothing else keeps a list of tasks.
+
+`check` is the pre-flight of a declaration: it runs before torch loads, so a task that could
+not be registered, served or promoted is refused in one line before anything trains.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from modelyard import project
+from modelyard.errors import ConfigError
+
+
+def names(start: Path | None = None) -> list[str]:
+    """Every task of the project: its experiment configs' names."""
+    return sorted(p.stem for p in (project.conf_dir(start) / "experiment").glob("*.yaml"))
+
+
+def declaration(task: str, overrides: list[str] | None = None) -> DictConfig:
+    """The task's training config as its experiment declares it."""
+    from modelyard.config import compose
+
+    if task not in names():
+        raise ConfigError(f"unknown task {task!r}: one of {', '.join(names())} "
+                          "(conf/experiment/<task>.yaml)")
+    return compose("train", [f"experiment={task}", *(overrides or [])])
+
+
+def registered_models() -> dict[str, str]:
+    """task -> the registered model it declares (the team's models)."""
+    return {task: str(declaration(task).registry.model) for task in names()}
+
+
+def check(cfg: DictConfig) -> None:
+    """The task's declaration is complete: a registered model, a known serving kind, a policy
+    the gate can apply (its metric, its baseline among the task's). No torch, no data."""
+    from modelyard.registry.policy import resolved
+
+    experiment = project.conf_dir() / "experiment" / f"{cfg.task}.yaml"
+    if not experiment.is_file():
+        raise ConfigError(f"task {cfg.task!r} has no {experiment.relative_to(project.root())}: "
+                          "a task is named after its experiment config")
+    registry = cfg.registry
+    if not str(registry.get("model") or "").strip():
+        raise ConfigError(f"{cfg.task}: registry.model is empty: its experiment config names "
+                          "the registered model")
+    kind_name(cfg)
+    resolved(OmegaConf.to_container(registry.policy, resolve=True),
+             sorted(k for k, v in (cfg.get("baseline") or {}).items() if v is not None))
+
+
+def kind_name(cfg: DictConfig) -> str:
+    """The task's serving kind, known: shipped (registry/kinds.py) or declared in the model's
+    own module, which is imported (with torch) only for a kind modelyard does not ship."""
+    import importlib
+
+    from modelyard.registry.kinds import Kind, kind_named
+
+    name = str(cfg.registry.serving.kind)
+    if name not in Kind.known:
+        module = str(cfg.model._target_).rpartition(".")[0]
+        try:
+            importlib.import_module(module)
+        except ImportError as err:
+            raise ConfigError(f"model module {module}: {err}") from None
+    kind_named(name)
+    return name
+
+
+def check_data(cfg: DictConfig, datamodule: Any) -> None:
+    """What the declaration says fits the data: the kind takes its inputs, the policy's metric
+    suits its target (a value or classes). After the data is read, before training."""
+    from modelyard.registry.kinds import kind_named, model_type
+    from modelyard.registry.policy import METRICS
+
+    kind = kind_named(kind_name(cfg))
+    problem = kind.refuses(datamodule)
+    if problem:
+        raise ConfigError(f"{cfg.task}: serving kind {kind.name!r} {problem}")
+    metric = str(cfg.registry.policy.metric)
+    wanted = model_type({"classes": datamodule.class_names})
+    if METRICS[metric][0] != wanted:
+        fitting = ", ".join(m for m, (t, _, _) in METRICS.items() if t == wanted)
+        raise ConfigError(f"{cfg.task}: registry.policy.metric {metric} is a "
+                          f"{METRICS[metric][0]}'s, and {datamodule.target_name!r} makes this a "
+                          f"{wanted}: use one of {fitting}")

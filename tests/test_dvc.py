@@ -132,9 +132,9 @@ stages:
     outs: [data/market]
   train:
     cmd: modelyard train experiment=market_regressor pipeline=dvc_stage debug=fast
-      model.lr=${market_regressor.lr}
+      model.lr=${tasks.market_regressor.model.lr}
     deps: [data/market]
-    params: [market_regressor]
+    params: [tasks.market_regressor]
     outs: [pipeline/market_regressor/train/model.ckpt]
 """
 
@@ -144,7 +144,7 @@ def test_pipeline_lineage_experiments_and_damaged_data(repo: Path, tmp_path: Pat
     env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db"}
     shutil.copytree(ROOT / "conf", repo / "conf")  # a modelyard project: commands run in it
     (repo / "dvc.yaml").write_text(PIPELINE)
-    (repo / "params.yaml").write_text("market_regressor:\n  lr: 0.05\n")
+    (repo / "params.yaml").write_text("tasks:\n  market_regressor:\n    model: {lr: 0.05}\n")
     (repo / ".gitignore").write_text("/pipeline/\n")
     dvc("repro", cwd=repo, env=env)
     lock = yaml.safe_load((repo / "dvc.lock").read_text())
@@ -155,7 +155,8 @@ def test_pipeline_lineage_experiments_and_damaged_data(repo: Path, tmp_path: Pat
     # an experiment re-runs only the stage whose params changed, and names the MLflow run
     git("add", "-A", cwd=repo)
     git("commit", "-qm", "pipeline", cwd=repo)
-    exp = dvc("exp", "run", "-n", "lower-lr", "-S", "market_regressor.lr=0.01", cwd=repo, env=env)
+    exp = dvc("exp", "run", "-n", "lower-lr", "-S", "tasks.market_regressor.model.lr=0.01",
+              cwd=repo, env=env)
     assert "Running stage 'prepare'" not in exp.stdout
     assert "Running stage 'train'" in exp.stdout
     runs = {r.data.tags.get("dvc.exp_name"): r for r in all_runs(env)}

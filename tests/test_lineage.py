@@ -52,10 +52,9 @@ def clean_clone(target: Path, remote: Path) -> Path:
     git("config", "user.email", "t@example.org", cwd=target)
     git("config", "user.name", "test", cwd=target)
     params = target / "params.yaml"
-    text = params.read_text()
-    shorter = re.sub(rf"(?m)(^{TASK}:\n(?:  .*\n)*?  max_epochs: )\d+", rf"\g<1>{EPOCHS}", text)
-    assert yaml.safe_load(shorter)[TASK]["max_epochs"] == EPOCHS
-    params.write_text(shorter)
+    values = yaml.safe_load(params.read_text())
+    values["tasks"][TASK]["trainer"]["max_epochs"] = EPOCHS
+    params.write_text(yaml.safe_dump(values, sort_keys=False))
     git("commit", "-qam", f"{TASK}: {EPOCHS} epochs", cwd=target)
     dvc("remote", "add", "--local", "-d", "-f", "local", str(remote), cwd=target)
     return target
@@ -190,8 +189,8 @@ def test_queued_experiment_runs_the_queued_code_and_records_in_the_queuing_repo(
     original = regressor.read_text()
     regressor.write_text(original + '\nprint("MARKER", flush=True)\n')
     try:
-        dvc("exp", "run", "--queue", "-n", "queued-marker", "-S", f"{TASK}.max_epochs=3",
-            REGISTER, cwd=a)
+        dvc("exp", "run", "--queue", "-n", "queued-marker", "-S",
+            f"tasks.{TASK}.trainer.max_epochs=3", REGISTER, cwd=a)
     finally:
         regressor.write_text(original)  # the job must run what was queued, not this
     assert git("status", "--porcelain", "--", "src", cwd=a) == ""

@@ -53,10 +53,10 @@ def test_other_bytes_of_a_model_and_of_what_is_made_from_it_are_no_problem() -> 
 def test_a_lock_that_is_not_this_code_params_or_pipeline_is_a_problem(edit: str) -> None:
     changed = copy.deepcopy(LOCK)
     if edit == "code":
-        entry(changed, TRAIN, "deps", "src/modelyard/models")["md5"] = "0" * 32
-        expected = f"stage {TRAIN}: dependency src/modelyard/models differs"
+        entry(changed, "tasks", "deps", "src/modelyard")["md5"] = "0" * 32
+        expected = "stage tasks: dependency src/modelyard differs"
     elif edit == "params":
-        changed[TRAIN]["params"]["params.yaml"]["mnist_cnn.lr"] = 0.5
+        changed[TRAIN]["params"]["params.yaml"]["tasks.mnist_cnn"]["model"]["lr"] = 0.5
         expected = f"stage {TRAIN}: its params differ"
     elif edit == "command":
         changed[TRAIN]["cmd"] += " model.dropout=0.1"
@@ -95,7 +95,8 @@ def clone_of_head(tmp_path: Path, made_on: dict) -> Path:
     """A clone of HEAD whose committed models say they were made on `made_on`."""
     clone = tmp_path / "clone"
     git("clone", "-q", str(ROOT), str(clone), cwd=tmp_path)
-    (clone / CPU_KIND).write_text(json.dumps(made_on, indent=2) + "\n")
+    for task in yaml.safe_load((clone / "params.yaml").read_text())["tasks"]:
+        (clone / "pipeline" / task / CPU_KIND).write_text(json.dumps(made_on, indent=2) + "\n")
     git("commit", "-qam", "made on", "--allow-empty", cwd=clone)
     return clone
 

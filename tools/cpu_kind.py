@@ -1,9 +1,9 @@
 """Which kind of CPU this is, as far as the pipeline's numbers go: MKL and oneDNN pick kernels
 by vendor and instruction set, so two kinds give the same training other last float digits,
-and a training's trajectory carries them on. The `cpu_kind` stage of dvc.yaml writes it to
-pipeline/cpu_kind.json whenever a model's bytes change, so the committed file names the kind
-that made the committed models, and `make pipeline` (tools/pipeline_check.py) knows whether
-byte-identical outputs are to be expected here.
+and a training's trajectory carries them on. The `cpu_kind` stages of dvc.yaml write it to
+pipeline/<task>/cpu_kind.json whenever that model's bytes change, so the committed files name
+the kind that made each committed model, and `make pipeline` (tools/pipeline_check.py) knows
+whether byte-identical outputs are to be expected here.
 
     python tools/cpu_kind.py [out.json]      # prints it without a path
 """

@@ -51,10 +51,18 @@ def register_resolvers() -> None:
     }
     for name, resolver in resolvers.items():
         OmegaConf.register_new_resolver(name, resolver, replace=True)
+    OmegaConf.register_new_resolver("study_name", study_name, replace=True)
     # use_cache: one value per config, so every reference to it within a run agrees
     OmegaConf.register_new_resolver(
         "unique_suffix", lambda: secrets.token_hex(3), use_cache=True, replace=True
     )
+
+
+def study_name(space: str, *, _root_: DictConfig) -> str:
+    """`${study_name:<space>}`: a sweep's default study (tasks.study_name)."""
+    from modelyard import tasks
+
+    return tasks.study_name(space, _root_)
 
 
 def config_groups() -> set[str]:
@@ -65,11 +73,14 @@ def compose(config_name: str, overrides: list[str] | None = None) -> DictConfig:
     """Compose a root config with Hydra's compose API, turning its errors into ConfigError."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import HydraException
     from omegaconf.errors import OmegaConfBaseException
 
     register_resolvers()
     try:
+        if GlobalHydra.instance().is_initialized():  # inside a job: the project's conf already
+            return hydra_compose(config_name=config_name, overrides=list(overrides or []))
         with initialize_config_dir(str(project.conf_dir()), version_base="1.3"):
             return hydra_compose(config_name=config_name, overrides=list(overrides or []))
     except (HydraException, OmegaConfBaseException) as err:
@@ -157,6 +168,10 @@ def check_overrides(config_name: str, overrides: list[str]) -> DictConfig:
     except OmegaConfBaseException as err:  # a __post_init__'s ConfigError, wrapped
         cause = err.__cause__ if isinstance(err.__cause__, ConfigError) else err
         raise ConfigError(one_line(cause)) from None
+    if config_name in ("train", "sweep"):
+        from modelyard import tasks
+
+        tasks.check(full)  # registrable, servable, promotable: found now, not after training
     return full
 
 

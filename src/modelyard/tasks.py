@@ -38,6 +38,52 @@ def registered_models() -> dict[str, str]:
     return {task: str(declaration(task).registry.model) for task in names()}
 
 
+LOADING = ("batch_size", "num_workers")  # data config keys that do not change the data
+
+
+def declared_data(cfg: DictConfig) -> DictConfig:
+    """The data config the run's task declares, resolved under the run's own `paths`."""
+    return OmegaConf.create({
+        "paths": OmegaConf.to_container(cfg.paths, resolve=False),
+        "data": OmegaConf.to_container(declaration(cfg.task).data, resolve=False),
+    })
+
+
+def own_data(cfg: DictConfig) -> bool:
+    """Whether a run's data is not the data its task declares: `data.path` names another
+    directory than the declared one."""
+    root = Path(cfg.paths.root_dir)
+    return (root / declared_data(cfg).data.path).resolve() != (root / cfg.data.path).resolve()
+
+
+def data_key(cfg: DictConfig) -> str:
+    """"" for the task's own data; else `<directory>-<sha256 of the data config>`, which tells
+    one dataset (its directory, columns, target, vocabulary settings) from another. How it is
+    batched or loaded does not make other data."""
+    import hashlib
+    import json
+
+    root = Path(cfg.paths.root_dir)
+
+    def fingerprint(data: DictConfig) -> str:
+        values = {k: v for k, v in OmegaConf.to_container(data, resolve=True).items()
+                  if k not in LOADING}
+        values["path"] = str((root / values["path"]).resolve())
+        return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()
+
+    mine = fingerprint(cfg.data)
+    if mine == fingerprint(declared_data(cfg).data):
+        return ""
+    return f"{Path(cfg.data.path).name}-{mine[:8]}"
+
+
+def study_name(space: str, cfg: DictConfig) -> str:
+    """A sweep's study: its search space's name, and the data's key when the data is not the
+    task's own, so a study never mixes trials of two datasets."""
+    key = data_key(cfg)
+    return f"{space}@{key}" if key else space
+
+
 def check(cfg: DictConfig) -> None:
     """The task's declaration is complete: a registered model, a known serving kind, a policy
     the gate can apply (its metric, its baseline among the task's). No torch, no data."""
@@ -52,8 +98,10 @@ def check(cfg: DictConfig) -> None:
         raise ConfigError(f"{cfg.task}: registry.model is empty: its experiment config names "
                           "the registered model")
     kind_name(cfg)
+    # a job that registers nothing (a sweep's trials) may leave the baselines out
+    baselines = sorted(k for k, v in (cfg.get("baseline") or {}).items() if v is not None)
     resolved(OmegaConf.to_container(registry.policy, resolve=True),
-             sorted(k for k, v in (cfg.get("baseline") or {}).items() if v is not None))
+             baselines if registry.get("register", True) else None)
 
 
 def kind_name(cfg: DictConfig) -> str:

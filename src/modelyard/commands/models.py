@@ -89,6 +89,9 @@ def show_decision(client, name: str, overrides: list[str]) -> None:
     from modelyard.registry.promotion import promote
 
     decision = promote(client, name, overrides)
+    if not decision.promoted and decision.champion == decision.challenger:
+        print(f"{name}: v{decision.challenger}: {decision.reason}")  # nothing was scored
+        sys.exit(PROMOTION_REJECTED_EXIT)
     table = Table(title=f"{name}: {'PROMOTED' if decision.promoted else 'REJECTED'}")
     for column in ("role", "version", decision.metric):
         table.add_column(column)

@@ -32,33 +32,24 @@ class TableDataModule(SplitDataModule):
 
     def load_split(self, file: Path) -> BatchedTensors:
         frame = read_columns(file, [*self.features, self.target])
-        try:
-            values = frame[self.features].to_numpy(dtype=np.float32)
-        except ValueError as err:
-            raise DataError(f"{file}: non-numeric value in features ({err})") from None
         self.frames[file.stem] = frame
-        target = self.labels(file, frame[self.target]) if self.classification else \
-            self.values(file, frame[self.target])
+        # a value target is read with the features, as one array (its float32 views are what
+        # the model and the least-squares baseline have always been given)
+        numeric = self.features if self.classification else [*self.features, self.target]
+        try:
+            values = frame[numeric].to_numpy(dtype=np.float32)
+        except ValueError as err:
+            raise DataError(f"{file}: non-numeric value in features or target ({err})") from None
         bad = ~np.isfinite(values)
         if bad.any():
             row, col = map(int, np.argwhere(bad)[0])
             raise DataError(
                 f"{file}: {int(bad.sum())} NaN/inf value(s), first in column "
-                f"{self.features[col]!r} at data row {row + 1}"
+                f"{numeric[col]!r} at data row {row + 1}"
             )
-        return BatchedTensors(torch.from_numpy(values), target)
-
-    def values(self, file: Path, column: pd.Series) -> torch.Tensor:
-        try:
-            values = column.to_numpy(dtype=np.float32)
-        except ValueError as err:
-            raise DataError(f"{file}: non-numeric value in target {self.target!r} "
-                            f"({err})") from None
-        if not np.isfinite(values).all():
-            row = int(np.flatnonzero(~np.isfinite(values))[0])
-            raise DataError(f"{file}: NaN/inf value(s), first in column {self.target!r} at "
-                            f"data row {row + 1}")
-        return torch.from_numpy(values)
+        if self.classification:
+            return BatchedTensors(torch.from_numpy(values), self.labels(file, frame[self.target]))
+        return BatchedTensors(torch.from_numpy(values[:, :-1]), torch.from_numpy(values[:, -1]))
 
     def labels(self, file: Path, column: pd.Series) -> torch.Tensor:
         """Class indices; the classes are the train split's labels, sorted."""

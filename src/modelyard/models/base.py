@@ -116,9 +116,7 @@ class SupervisedModule(L.LightningModule, ABC):
 
 
 class ClassifierModule(SupervisedModule, ABC):
-    """The shared loop for class predictions; `class_names` label the classes."""
-
-    class_names: tuple[str, ...] = ()
+    """The shared loop for class predictions (class indices; the data names the classes)."""
 
     def test_table(self) -> dict[str, list[int]]:
         return {column: [int(v) for v in values] for column, values in super().test_table().items()}

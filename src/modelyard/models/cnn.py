@@ -16,8 +16,6 @@ NUM_CLASSES = 10
 
 
 class DigitCNN(ClassifierModule):
-    class_names = tuple(str(d) for d in range(NUM_CLASSES))
-
     def __init__(
         self,
         pixel_mean: float,

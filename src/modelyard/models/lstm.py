@@ -24,8 +24,6 @@ POOLINGS = ("max", "mean", "last", "max_mean")
 
 
 class SentimentLSTM(ClassifierModule):
-    class_names = ("negative", "positive")
-
     def __init__(
         self,
         vocab: list[str],

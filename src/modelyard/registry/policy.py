@@ -31,9 +31,9 @@ METRICS = {
 KEYS = ("metric", "greater_is_better", "min_improvement", "baseline", "baseline_margin", "floor")
 
 
-def resolved(policy: dict[str, Any], baselines: list[str]) -> dict[str, Any]:
+def resolved(policy: dict[str, Any], baselines: list[str] | None) -> dict[str, Any]:
     """The policy checked, with `greater_is_better` filled in from the metric; `baselines`:
-    the names of the task's baselines."""
+    the names of the task's baselines (None: not checked, for a job that registers nothing)."""
     unknown = sorted(set(policy) - set(KEYS))
     if unknown:
         raise ConfigError(f"registry.policy has no key(s) {', '.join(unknown)}; it takes "
@@ -49,7 +49,7 @@ def resolved(policy: dict[str, Any], baselines: list[str]) -> dict[str, Any]:
                           f"where {'greater' if greater else 'lower'} is better")
     baseline = policy.get("baseline")
     if baseline is not None:
-        if baseline not in baselines:
+        if baselines is not None and baseline not in baselines:
             raise ConfigError(f"registry.policy.baseline {baseline!r} is not one of the task's "
                               f"baselines ({', '.join(baselines) or 'it has none'}: `baseline:` "
                               "in its experiment config)")

@@ -39,24 +39,15 @@ def requirement(package: str) -> str:
     return f"{package}=={metadata.version(package).split('+')[0]}"
 
 
-def own_data(cfg: DictConfig) -> bool:
-    """Whether the run's data is not the data its task declares: `data.path` names another
-    directory than the declared one would, under this run's `paths`."""
-    from modelyard import tasks
-
-    declared = OmegaConf.to_container(tasks.declaration(cfg.task).data, resolve=False)["path"]
-    here = OmegaConf.merge(cfg, {"data": {"path": declared}}).data.path
-    root = Path(cfg.paths.root_dir)
-    return (root / here).resolve() != (root / cfg.data.path).resolve()
-
-
 def model_name(cfg: DictConfig) -> str:
     """`registry.name`, else the task's registered model; data other than the task's own gets
     a model of its own (`<model>-<data directory>`), never the shipped one's aliases."""
     if cfg.registry.get("name"):
         return str(cfg.registry.name)
     base = str(cfg.registry.model)
-    return f"{base}-{Path(cfg.data.path).resolve().name}" if own_data(cfg) else base
+    from modelyard import tasks
+
+    return f"{base}-{Path(cfg.data.path).resolve().name}" if tasks.own_data(cfg) else base
 
 
 def recorded_policy(cfg: DictConfig) -> dict[str, Any]:
@@ -68,7 +59,7 @@ def recorded_policy(cfg: DictConfig) -> dict[str, Any]:
 
     policy = resolved(OmegaConf.to_container(cfg.registry.policy, resolve=True),
                       sorted(k for k, v in (cfg.get("baseline") or {}).items() if v is not None))
-    if own_data(cfg) and policy["floor"] == tasks.declaration(cfg.task).registry.policy.floor:
+    if tasks.own_data(cfg) and policy["floor"] == tasks.declaration(cfg.task).registry.policy.floor:
         policy["floor"] = None
     return policy
 

@@ -46,27 +46,42 @@ def test_own_table_promotes_on_its_own_baseline_and_serves_its_own_target(
     name = "market-regressor-diabetes"
     assert f"registered: models:/{name}/1" in trained.stdout
 
-    promoted = run_cli("models", "promote", name, env=tracking)
-    assert promoted.returncode in (0, 3), promoted.stdout + promoted.stderr[-2000:]
-    version = client_for(tracking).get_model_version(name, "1")
-    policy = json.loads(version.tags["promotion.policy"])
-    assert policy["floor"] is None  # market's 1.0 is in log-GDP units, not this data's
-    assert policy["baseline"] == "least_squares"
-    baseline = float(version.tags["metric.baseline_least_squares_test_mse"])
-    assert policy["bound"] == pytest.approx(1.01 * baseline, rel=1e-5)  # within 1% of it
-    score = float(version.tags["promotion.challenger_score"])
-    assert (promoted.returncode == 0) == (score <= policy["bound"])
+    # evaluate reads the data the model file was trained on, not the task's own
+    [model_file] = (tmp_path / "outputs").rglob("model.ckpt")
+    evaluated = run_cli("evaluate", "experiment=market_regressor", f"ckpt_path={model_file}",
+                        "logger=none", f"metrics_file={tmp_path}/metrics.json",
+                        f"paths.output_root={tmp_path}/outputs", env=tracking)
+    assert evaluated.returncode == 0, evaluated.stderr[-3000:]
+    trained_metrics = json.loads((model_file.parent / "metrics.json").read_text())
+    tested = json.loads((tmp_path / "metrics.json").read_text())
+    assert tested["test_mse"] == pytest.approx(trained_metrics["test_mse"], rel=1e-6)
 
-    loose = run_cli("models", "promote", name, "registry.policy.baseline_margin=-0.5",
-                    env=tracking)
-    assert loose.returncode == 0 and "PROMOTED" in loose.stdout, loose.stdout + loose.stderr
+    def gate(*overrides: str):
+        promoted = run_cli("models", "promote", name, *overrides, env=tracking)
+        assert promoted.returncode in (0, 3), promoted.stdout + promoted.stderr[-2000:]
+        tags = client_for(tracking).get_model_version(name, "1").tags
+        return promoted.returncode, json.loads(tags["promotion.policy"]), tags
+
+    # a bound far below least squares' own MSE on this split: rejected, nothing moved
+    code, policy, tags = gate("registry.policy.baseline_margin=0.5")
+    baseline = float(tags["metric.baseline_least_squares_test_mse"])
+    assert code == 3 and policy["bound"] == pytest.approx(0.5 * baseline, rel=1e-5)
+    assert "champion" not in client_for(tracking).get_registered_model(name).aliases
+    # the recorded policy: no floor (market's 1.0 is in log-GDP units, not this data's),
+    # within 1% of least squares fitted on the same split
+    code, policy, tags = gate()
+    assert policy["floor"] is None and policy["baseline"] == "least_squares"
+    assert policy["bound"] == pytest.approx(1.01 * baseline, rel=1e-5)
+    score = float(tags["promotion.challenger_score"])
+    assert (code == 0) == (score <= policy["bound"])
     refused = run_cli("models", "promote", name, "data.path=/elsewhere", env=tracking)
     assert refused.returncode == 2 and "registry.policy.<key>" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
 
     rows = pd.read_csv(mine / "test.csv").drop(columns="progression").head(4)
     rows.to_csv(tmp_path / "rows.csv", index=False)
-    predicted = run_cli("predict", name, str(tmp_path / "rows.csv"), env=tracking)
+    predicted = run_cli("predict", name, str(tmp_path / "rows.csv"), "--alias", "challenger",
+                        env=tracking)
     assert predicted.returncode == 0, predicted.stderr[-2000:]
     assert list(pd.read_csv(io.StringIO(predicted.stdout)).columns) == ["progression"]
 

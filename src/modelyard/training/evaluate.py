@@ -1,5 +1,7 @@
 """`modelyard evaluate experiment=<task> ckpt_path=<file>`: test a checkpoint, record the result.
 
+A model file carries the data config it was trained on (training/export.py), which is what it
+is tested on (the command line's `data.*` overrides applied to it), not the task's defaults.
 The run is linked to the run that trained the checkpoint (found by its weights hash) and
 records that run's params, not this config's defaults.
 """
@@ -11,13 +13,27 @@ from pathlib import Path
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import get_class
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from modelyard import plots
 from modelyard.tracking import lineage
 from modelyard.tracking.run import run_that_trained, tracked_run
 from modelyard.training import build, outputs
-from modelyard.training.export import load_model, weights_sha256
+from modelyard.training.export import load_model, model_record, weights_sha256
+
+
+def trained_data(cfg: DictConfig, overrides: list[str]) -> None:
+    """`cfg.data` as the checkpoint's record has it, with the command line's `data.*` values
+    on top; a checkpoint without a record (Lightning's own) keeps the config's."""
+    recorded = model_record(Path(cfg.ckpt_path)).get("data")
+    if not recorded:
+        return
+    data = OmegaConf.create(recorded)
+    data.path = str(Path(cfg.paths.root_dir) / data.path)  # an absolute path stays itself
+    mine = [o.lstrip("+") for o in overrides if o.lstrip("+").startswith("data.")]
+    data = OmegaConf.merge(data, OmegaConf.from_dotlist([o.removeprefix("data.") for o in mine]))
+    with open_dict(cfg):
+        cfg.data = data
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
@@ -26,6 +42,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(HydraConfig.get().runtime.output_dir)
     model = load_model(get_class(cfg.model._target_), Path(cfg.ckpt_path))
     weights = weights_sha256(model.state_dict())
+    trained_data(cfg, list(HydraConfig.get().overrides.task))
     datamodule = build.datamodule(cfg)
     logger = build.logger(cfg, job="evaluate")
     trainer = build.trainer(cfg, logger, callbacks=[])

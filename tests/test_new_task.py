@@ -7,6 +7,7 @@ model file changed, and no shipped stage re-ran."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import subprocess
@@ -56,7 +57,10 @@ def shell(script: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedPr
 
 
 def ran_stages(output: str) -> set[str]:
-    return set(re.findall(r"Running stage '([^']+)'", output))
+    """The stages `dvc repro` ran, or restored from its run-cache (a run of the same inputs
+    before: the clone shares the DVC cache, and with it the run-cache)."""
+    return set(re.findall(r"Running stage '([^']+)'", output)) | set(
+        re.findall(r"Stage '([^']+)' is cached - skipping run", output))
 
 
 def test_a_fourth_task_from_the_readme_trains_registers_promotes_serves_and_reproduces(
@@ -131,3 +135,48 @@ def test_a_fourth_task_from_the_readme_trains_registers_promotes_serves_and_repr
     changed = git("status", "--porcelain", "--untracked-files=all", "--", "src/modelyard",
                   cwd=clone).splitlines()
     assert changed == ["?? src/modelyard/models/mlp.py"], changed
+
+
+def test_own_data_in_the_pipeline_runs_stages_of_its_own_and_registers_its_own_model(
+        tmp_path: Path) -> None:
+    """The README's "Your own data in the pipeline": a params.yaml entry naming the task it
+    trains; `dvc repro` runs that entry's stages alone, into outputs of its own."""
+    text = (ROOT / "README.md").read_text()
+    recipe = text[text.index("**Your own data in the pipeline**"):text.index(SECTION)]
+    [(_, entry), (_, commands)] = re.findall(r"```(\w+)\n(.*?)```", recipe, flags=re.S)
+    name = next(iter(yaml.safe_load(entry)))
+    model = "market-regressor-" + name
+
+    clone = clone_with_pipeline(tmp_path)
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/mlflow.db",
+           "PYTHONPATH": str(clone / "src")}
+    dvc("repro", cwd=clone, env=env)  # the committed pipeline, as a clone has it
+    (clone / name).mkdir()
+    for split in ("train", "val", "test"):  # a user's own table: the market one, reshuffled
+        frame = pd.read_csv(clone / "data/market" / f"{split}.csv")
+        frame.sample(frac=1.0, random_state=1).to_csv(clone / name / f"{split}.csv",
+                                                      index=False)
+    params = clone / "params.yaml"
+    params.write_text(params.read_text().rstrip("\n") + "\n" + entry)
+    assert yaml.safe_load(params.read_text())["tasks"][name]["experiment"] == "market_regressor"
+
+    repro, sync = [line.split("#")[0].strip() for line in commands.splitlines()[1:3]]
+    shell(commands.splitlines()[0], clone, env)  # dvc add, git add
+    assert repro == "dvc repro"
+    ran = ran_stages(dvc("repro", cwd=clone, env=env).stdout)
+    assert ran == {"tasks", *(f"{stage}@{name}" for stage in
+                              ("train", "evaluate", "plots", "cpu_kind", "register"))}, ran
+    metrics = json.loads((clone / "metrics" / f"{name}.json").read_text())
+    assert {"test_mse", "baseline_least_squares_test_mse"} <= set(metrics)
+    assert (clone / "pipeline" / name / "plots" / "predicted_vs_actual.png").is_file()
+
+    assert sync == "modelyard models sync"
+    synced = run_cli("models", "sync", env=env, cwd=clone, timeout=900)
+    assert synced.returncode == 0, synced.stdout + synced.stderr[-3000:]
+    assert f"registered: models:/{model}/1" in synced.stdout
+    test_rows = pd.read_csv(clone / name / "test.csv").drop(columns="log_gdp").head(3)
+    test_rows.to_csv(clone / "rows.csv", index=False)
+    predicted = run_cli("predict", model, "rows.csv", "--alias", "challenger", env=env,
+                        cwd=clone)
+    assert predicted.returncode == 0, predicted.stderr[-2000:]
+    assert len(pd.read_csv(io.StringIO(predicted.stdout))) == len(test_rows)

@@ -157,7 +157,7 @@ def test_report_against_its_own_head_shows_no_difference(clone: Path) -> None:
     text = done.stdout
     assert text.startswith("## modelyard pipeline report")
     assert "Stages: not recorded" in text
-    for task in yaml.safe_load((clone / "params.yaml").read_text()):
+    for task in yaml.safe_load((clone / "params.yaml").read_text())["tasks"]:
         assert f"### {task}" in text
     assert "**" not in text.split("Stages: not recorded", 1)[1]  # no change anywhere
     assert text.count("Params: same as the base.") == 3
@@ -169,11 +169,11 @@ def test_param_change_reports_metrics_params_figures_and_what_ran(clone: Path,
                                                                   tmp_path: Path) -> None:
     base = git("rev-parse", "HEAD", cwd=clone)
     params = clone / "params.yaml"
-    text = params.read_text()
-    changed = re.sub(rf"(?m)(^{TASK}:\n(?:  .*\n)*?  max_epochs: )(\d+)", rf"\g<1>{EPOCHS}", text)
-    before = yaml.safe_load(text)[TASK]["max_epochs"]
-    assert yaml.safe_load(changed)[TASK]["max_epochs"] == EPOCHS != before
-    params.write_text(changed)
+    values = yaml.safe_load(params.read_text())
+    before = values["tasks"][TASK]["trainer"]["max_epochs"]
+    assert before != EPOCHS
+    values["tasks"][TASK]["trainer"]["max_epochs"] = EPOCHS
+    params.write_text(yaml.safe_dump(values, sort_keys=False))
     git("commit", "-qam", f"{TASK}: {EPOCHS} epochs", cwd=clone)  # the lock is now stale
 
     outcomes = repro(clone, tmp_path / "repro.log")
@@ -195,8 +195,8 @@ def test_param_change_reports_metrics_params_figures_and_what_ran(clone: Path,
     for name in old:
         assert row(ours, name)[1:3] == [f"{old[name]:.4f}", f"{new[name]:.4f}"]
     assert row(ours, "test_mse")[3] == change(old["test_mse"], new["test_mse"])
-    assert row(ours, f"`{TASK}.max_epochs`") == [f"`{TASK}.max_epochs`", str(before),
-                                                  str(EPOCHS)]
+    knob = f"`tasks.{TASK}.trainer.max_epochs`"
+    assert row(ours, knob) == [knob, str(before), str(EPOCHS)]
     assert text.count("Params that differ:") == 1
 
     # the learning curves changed: both images beside the report, linked relatively

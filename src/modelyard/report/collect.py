@@ -102,13 +102,15 @@ def metrics(root: Path, base: Revision) -> dict[str, list[Change]]:
 
 
 def params(root: Path, base: Revision) -> dict[str, list[Change]]:
-    """Per top-level key of the params file (`mnist_cnn.lr` -> mnist_cnn), those that differ."""
+    """Per task of the params file (`tasks.mnist_cnn.model.lr` -> mnist_cnn; another top-level
+    key is its own group), those that differ."""
     diff = dvc_json(root, "params", "diff", base.commit)
     grouped: dict[str, list[Change]] = {}
     for values in diff.values():
         for name, v in values.items():
-            grouped.setdefault(name.split(".", 1)[0], []).append(
-                Change(name, v.get("old"), v.get("new")))
+            parts = name.split(".")
+            group = parts[1] if parts[0] == "tasks" and len(parts) > 2 else parts[0]
+            grouped.setdefault(group, []).append(Change(name, v.get("old"), v.get("new")))
     return grouped
 
 

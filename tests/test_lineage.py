@@ -152,7 +152,10 @@ def test_pipeline_runs_are_clean_deterministic_and_restored_from_the_run_cache(
     dvc("pull", "--run-cache", "--allow-missing", cwd=b)
     restored = dvc("repro", "--pull", TRAIN, cwd=b)
     assert f"Stage '{TRAIN}' is cached - skipping run" in restored.stdout, restored.stdout
-    assert "Running stage" not in restored.stdout, restored.stdout
+    # nothing trained: only the seconds-long `tasks` stage, whose files are in git (uncached,
+    # so not in the run-cache), ran again for B's params
+    assert re.findall(r"Running stage '([^']+)'", restored.stdout) in ([], ["tasks"]), \
+        restored.stdout
     assert md5(b / MODEL) == md5(a / MODEL)
     assert training_runs(b) == []
 

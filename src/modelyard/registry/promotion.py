@@ -193,8 +193,13 @@ def _promote_locked(client: MlflowClient, name: str, overrides: dict[str, Any]) 
     thresholds = {} if bound is None and limit is None else {policy["metric"]: MetricThreshold(
         threshold=bound, min_absolute_change=limit,
         greater_is_better=policy["greater_is_better"])}
-    mlflow.set_experiment(record["task"])
-    with mlflow.start_run(run_name=f"promote {name} v{challenger.version}",
+    # the task's experiment, named, not set as the process's active one: `models sync` goes on
+    # to log into other tasks' runs, which an active experiment would refuse
+    experiment = client.get_experiment_by_name(record["task"])
+    experiment_id = experiment.experiment_id if experiment else client.create_experiment(
+        record["task"])
+    with mlflow.start_run(experiment_id=experiment_id,
+                          run_name=f"promote {name} v{challenger.version}",
                           tags={**owner_tags(), "modelyard.job": "promote",
                                 "modelyard.model": name,
                                 "modelyard.challenger_version": str(challenger.version),

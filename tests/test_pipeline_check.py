@@ -53,8 +53,8 @@ def test_other_bytes_of_a_model_and_of_what_is_made_from_it_are_no_problem() -> 
 def test_a_lock_that_is_not_this_code_params_or_pipeline_is_a_problem(edit: str) -> None:
     changed = copy.deepcopy(LOCK)
     if edit == "code":
-        entry(changed, "tasks", "deps", "src/modelyard")["md5"] = "0" * 32
-        expected = "stage tasks: dependency src/modelyard differs"
+        entry(changed, "tasks", "deps", "src/modelyard/models")["md5"] = "0" * 32
+        expected = "stage tasks: dependency src/modelyard/models differs"
     elif edit == "params":
         changed[TRAIN]["params"]["params.yaml"]["tasks.mnist_cnn"]["model"]["lr"] = 0.5
         expected = f"stage {TRAIN}: its params differ"

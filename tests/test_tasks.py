@@ -7,12 +7,15 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from omegaconf import OmegaConf
 
 from modelyard import tasks
 from modelyard.config import check_overrides
 from modelyard.errors import ConfigError
+from modelyard.registry.kinds import kind_named, outputs
 from modelyard.registry.policy import bound, resolved
 
 from conftest import ROOT, working_directory
@@ -87,3 +90,32 @@ def test_the_gate_s_bound_is_the_stricter_of_the_floor_and_the_baseline_s_margin
     assert bound(resolved({"metric": "accuracy_score"}, []), baselines) is None
     with pytest.raises(ConfigError, match="records no test_acc of baseline 'nbsvm'"):
         bound({**beat, "baseline": "nbsvm"}, baselines)
+
+
+def test_a_new_kind_of_input_is_one_class_declared_in_the_model_s_module(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "my_audio_model.py").write_text(
+        "from modelyard.registry.kinds import Kind\n\n\n"
+        "class Waveform(Kind, kind='waveform'):\n    '''Waveforms.'''\n\n\n"
+        "class Net:\n    pass\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    cfg = OmegaConf.create({"registry": {"serving": {"kind": "waveform"}},
+                            "model": {"_target_": "my_audio_model.Net"}})
+    assert tasks.kind_name(cfg) == "waveform"  # found by importing the model's module
+    assert kind_named("waveform").__doc__ == "Waveforms."
+    cfg.registry.serving.kind = "video"
+    with pytest.raises(ConfigError, match="unknown serving kind 'video': one of image, table, text"):
+        tasks.kind_name(cfg)
+
+
+def test_served_outputs_are_named_after_the_data_s_target_and_classes() -> None:
+    values = outputs(np.array([1.5, 2.5]), "log_gdp", None)
+    assert list(values.columns) == ["log_gdp"]
+    binary = outputs(np.array([0.2, 0.9]), "label", ["negative", "positive"])
+    assert list(binary.columns) == ["label", "probability_positive"]
+    assert list(binary.label) == ["negative", "positive"]
+    digits = outputs(np.eye(3)[[2, 0]], "digit", [0, 1, 2])
+    assert list(digits.columns) == ["digit", "p0", "p1", "p2"] and list(digits.digit) == [2, 0]
+    named = outputs(np.eye(3)[[1]], "cultivar", ["class_0", "class_1", "class_2"])
+    assert list(named.columns) == ["cultivar", "p_class_0", "p_class_1", "p_class_2"]
+    assert named.cultivar[0] == "class_1"

@@ -9,6 +9,7 @@ not be registered, served or promoted is refused in one line before anything tra
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,21 @@ def names(start: Path | None = None) -> list[str]:
 
 
 def declaration(task: str, overrides: list[str] | None = None) -> DictConfig:
-    """The task's training config as its experiment declares it."""
+    """The task's training config as its experiment declares it (composed once per project
+    and process: treat it as read-only)."""
+    return _declaration(str(project.conf_dir()), task, tuple(overrides or ()))
+
+
+@functools.cache
+def _declaration(conf_dir: str, task: str, overrides: tuple[str, ...]) -> DictConfig:
     from modelyard.config import compose
 
     if task not in names():
         raise ConfigError(f"unknown task {task!r}: one of {', '.join(names())} "
                           "(conf/experiment/<task>.yaml)")
-    return compose("train", [f"experiment={task}", *(overrides or [])])
+    cfg = compose("train", [f"experiment={task}", *overrides])
+    OmegaConf.set_readonly(cfg, True)
+    return cfg
 
 
 def registered_models() -> dict[str, str]:

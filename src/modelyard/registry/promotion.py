@@ -62,11 +62,12 @@ def _frozen_test_datamodule(record: dict[str, Any], challenger: ModelVersion):
 
 
 def _score(name: str, version: ModelVersion, model, record: dict[str, Any], inputs, targets,
-           role: str):
+           role: str, experiment_id: str):
     predicted = kinds.predicted(predict_in_batches(model, inputs), record)
     frame = pd.DataFrame({"target": targets, "prediction": predicted})
     # tagged with what it scored, so the run links back to the version (and the UI shows it)
     with mlflow.start_run(run_name=f"{role} v{version.version}", nested=True,
+                          experiment_id=experiment_id,  # the parent's: none is set active
                           tags={**owner_tags(), "modelyard.job": "score",
                                 "modelyard.model": name, "modelyard.role": role,
                                 "modelyard.version": str(version.version),
@@ -207,7 +208,8 @@ def _promote_locked(client: MlflowClient, name: str, overrides: dict[str, Any]) 
                                     str(champion.version) if champion else "none"}) as scoring:
         mlflow.log_input(_scored_dataset(datamodule, challenger), context="test")
         versions = {"challenger": challenger, "champion": champion}
-        results = {role: _score(name, versions[role], model, record, inputs, targets, role)
+        results = {role: _score(name, versions[role], model, record, inputs, targets, role,
+                                experiment_id)
                    for role, model in loaded.items()}
         try:
             mlflow.validate_evaluation_results(

@@ -93,6 +93,11 @@ def study_name(space: str, cfg: DictConfig) -> str:
     return f"{space}@{key}" if key else space
 
 
+def baseline_names(cfg: DictConfig) -> list[str]:
+    """The baselines a run measures (`baseline:` entries not switched off with null)."""
+    return sorted(k for k, v in (cfg.get("baseline") or {}).items() if v is not None)
+
+
 def check(cfg: DictConfig) -> None:
     """The task's declaration is complete: a registered model, a known serving kind, a policy
     the gate can apply (its metric, its baseline among the task's). No torch, no data."""
@@ -108,9 +113,8 @@ def check(cfg: DictConfig) -> None:
                           "the registered model")
     kind_name(cfg)
     # a job that registers nothing (a sweep's trials) may leave the baselines out
-    baselines = sorted(k for k, v in (cfg.get("baseline") or {}).items() if v is not None)
     resolved(OmegaConf.to_container(registry.policy, resolve=True),
-             baselines if registry.get("register", True) else None)
+             baseline_names(cfg) if registry.get("register", True) else None)
 
 
 def kind_name(cfg: DictConfig) -> str:

@@ -11,6 +11,7 @@ file, say): declaring it is what makes it known.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import numpy as np
@@ -39,7 +40,7 @@ def probability_column(label: Any, binary: bool) -> str:
     return f"p{label}" if isinstance(label, int | np.integer) else f"p_{label}"
 
 
-class Kind:
+class Kind(ABC):
     """A served model of one kind: the network, the version's record, the input limits and
     the contract. Subclasses say how raw inputs are checked and become network inputs
     (`network_inputs`), and what the train split says a plausible input is (`input_contract`)."""
@@ -60,9 +61,9 @@ class Kind:
         self.contract = contract or {}
 
     # -- serving ------------------------------------------------------------------------
+    @abstractmethod
     def network_inputs(self, model_input: Any) -> tuple[Any, list[str] | None]:
         """Checked raw input -> what the network takes, and per-row flags (or None)."""
-        raise NotImplementedError
 
     def predict(self, model_input: Any) -> pd.DataFrame:
         import torch

@@ -44,9 +44,9 @@ def model_name(cfg: DictConfig) -> str:
     a model of its own (`<model>-<data directory>`), never the shipped one's aliases."""
     if cfg.registry.get("name"):
         return str(cfg.registry.name)
-    base = str(cfg.registry.model)
     from modelyard import tasks
 
+    base = str(cfg.registry.model)
     return f"{base}-{Path(cfg.data.path).resolve().name}" if tasks.own_data(cfg) else base
 
 
@@ -58,7 +58,7 @@ def recorded_policy(cfg: DictConfig) -> dict[str, Any]:
     from modelyard.registry.policy import resolved
 
     policy = resolved(OmegaConf.to_container(cfg.registry.policy, resolve=True),
-                      sorted(k for k, v in (cfg.get("baseline") or {}).items() if v is not None))
+                      tasks.baseline_names(cfg))
     if tasks.own_data(cfg) and policy["floor"] == tasks.declaration(cfg.task).registry.policy.floor:
         policy["floor"] = None
     return policy
